@@ -1,0 +1,22 @@
+"""Options shared by several subcommands, declared once."""
+
+from __future__ import annotations
+
+import click
+
+from ..settings import DEVICE_CHOICES
+
+device_option = click.option(
+    "--device",
+    type=click.Choice(DEVICE_CHOICES, case_sensitive=False),
+    default="auto",
+    show_default=True,
+    help="Where torch runs: auto picks CUDA when a GPU is visible, else the CPU.",
+)
+seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+outdir_option = click.option(
+    "--outdir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output folder (the shared crossomics layout: qc/, preprocess/, priors/, model/, ...).",
+)

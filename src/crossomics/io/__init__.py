@@ -1,0 +1,1 @@
+"""Input and output: samplesheets, matrix readers, atomic writers and the output layout."""
