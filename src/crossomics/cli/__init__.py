@@ -1,7 +1,8 @@
 """The ``crossomics`` command line: one click group, one subcommand per pipeline step.
 
 Each subcommand is a thin wrapper over one library function; ``bin/crossomics_<step>.py`` (called by the
-Nextflow processes) and :mod:`crossomics.runner` call the same functions.
+Nextflow processes) and :mod:`crossomics.runner` call the same functions. Subcommand modules live beside
+this file and register themselves with ``@cli.command(...)``; modules named ``_*`` are helpers.
 """
 
 from __future__ import annotations
@@ -14,7 +15,21 @@ import click
 from ..errors import InputError
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+class _UserError(click.ClickException):
+    """An :class:`InputError` as click shows it: ``Error: <message>``, exit code 2, no traceback."""
+
+    exit_code = InputError.exit_code
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except InputError as err:
+            raise _UserError(str(err)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(package_name="crossomics")
 @click.option("-v", "--verbose", is_flag=True, help="Print debug messages.")
 @click.option("-q", "--quiet", is_flag=True, help="Print warnings and errors only.")
@@ -25,19 +40,8 @@ def cli(verbose: bool, quiet: bool) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: run the group; user errors exit with code 2 and a message, never a traceback."""
-    try:
-        rv = cli.main(args=argv, prog_name="crossomics", standalone_mode=False)
-    except InputError as err:
-        click.echo(f"Error: {err}", err=True)
-        sys.exit(InputError.exit_code)
-    except click.exceptions.Abort:
-        click.echo("Aborted.", err=True)
-        sys.exit(130)
-    except click.ClickException as err:
-        err.show()
-        sys.exit(err.exit_code)
-    sys.exit(rv if isinstance(rv, int) else 0)
+    """Console entry point."""
+    cli.main(args=argv, prog_name="crossomics")
 
 
 def run_step(name: str) -> None:

@@ -1,0 +1,41 @@
+"""Shared fixtures: the real data folder (never skipped), a CLI runner and temporary output folders."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` beside the repository. Missing data is a failure, not a skip."""
+    if not (SHARED_DATA / "README.md").exists():
+        pytest.fail(f"real data folder not found at {SHARED_DATA}: clone the repo beside ../shared")
+    return SHARED_DATA
+
+
+def invoke(*args: str) -> Result:
+    """Run ``crossomics ARGS`` in-process; returns click's Result (exit_code, stdout, stderr, exception)."""
+    from crossomics.cli import cli
+
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=True)
+
+
+@pytest.fixture
+def run_cli():
+    """Fixture form of :func:`invoke`."""
+    return invoke
+
+
+def assert_user_error(result: Result, *needles: str) -> None:
+    """Exit code 2, no traceback, and every ``needle`` (case-insensitive) in the message."""
+    out = (result.stderr or "") + (result.stdout or "")
+    assert result.exit_code == 2, f"exit {result.exit_code}, output:\n{out}\nexception: {result.exception!r}"
+    assert "Traceback" not in out
+    for needle in needles:
+        assert needle.lower() in out.lower(), f"{needle!r} not in message:\n{out}"
