@@ -38,6 +38,8 @@ class _Keys(NamedTuple):
     qc: str = "crossomics_qc"
     demo_truth: str = "demo_truth"
     crossomics: str = "crossomics"
+    gene_activity: str = "crossomics_gene_activity"  # dict: annotation, window, peaks/genes matched
+    gene_sets: str = "crossomics_gene_sets"  # dict: GMT files, sets used/skipped, scoring method
 
 
 KEYS = _Keys()
