@@ -77,8 +77,10 @@ def read_samplesheet(path: str | os.PathLike) -> list[SampleRow]:
         Listing every problem of the sheet at once, each with its row, column and fix.
     """
     check = check_samplesheet(path)
+    if len(check.problems) == 1:
+        raise InputError(check.problems[0])
     if check.problems:
-        raise InputError(join_problems(check.problems, f"samplesheet {check.path} has {_count(check.problems)}:"))
+        raise InputError(join_problems(check.problems, f"samplesheet {check.path} has {len(check.problems)} problems:"))
     return check.rows
 
 
@@ -135,7 +137,7 @@ def _read_text(path: Path) -> tuple[str, str | None]:
     try:
         return path.read_text(encoding="utf-8-sig"), None
     except UnicodeDecodeError as err:
-        return "", f"samplesheet {path} is not UTF-8 text (byte {err.start}); is it a data file? {fix}"
+        return "", f"samplesheet {path} is not UTF-8 text (invalid byte at offset {err.start}); is it a data file? {fix}"
     except OSError as err:
         return "", f"samplesheet {path} cannot be read ({err.strerror}). {fix}"
 
@@ -278,7 +280,3 @@ def _sheet_problems(path: Path, rows: list[SampleRow]) -> list[str]:
             "Fix: use one genome build for all samples (lift over the others), or correct the column."
         )
     return problems
-
-
-def _count(problems: list[str]) -> str:
-    return "1 problem" if len(problems) == 1 else f"{len(problems)} problems"
