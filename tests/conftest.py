@@ -39,3 +39,15 @@ def assert_user_error(result: Result, *needles: str) -> None:
     assert "Traceback" not in out
     for needle in needles:
         assert needle.lower() in out.lower(), f"{needle!r} not in message:\n{out}"
+
+
+def knn_label_accuracy(rep, labels, k: int = 15) -> float:
+    """Leave-one-out kNN vote: fraction of cells whose label wins among their ``k`` nearest other cells."""
+    import numpy as np
+    from sklearn.neighbors import NearestNeighbors
+
+    neighbours = NearestNeighbors(n_neighbors=k).fit(rep).kneighbors(return_distance=False)  # self excluded
+    names, codes = np.unique(np.asarray(labels), return_inverse=True)
+    votes = np.zeros((codes.size, names.size))
+    np.add.at(votes, (np.repeat(np.arange(codes.size), k), codes[neighbours].ravel()), 1)
+    return float((votes.argmax(axis=1) == codes).mean())
