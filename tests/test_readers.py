@@ -53,7 +53,9 @@ def write_10x_h5(path: Path, adata: ad.AnnData, feature_types: list[str] | None 
     return path
 
 
-def write_mtx(folder: Path, adata: ad.AnnData, *, compress: bool = True, features: str = "features.tsv") -> Path:
+def write_mtx(
+    folder: Path, adata: ad.AnnData, *, compress: bool = True, features: str = "features.tsv"
+) -> Path:
     """A 10x matrix folder: features x cells Matrix Market file plus features and barcodes tables."""
     folder.mkdir()
     scipy.io.mmwrite(folder / "matrix.mtx", sparse.coo_matrix(adata.X.T))
@@ -86,7 +88,11 @@ def assert_same(a: ad.AnnData, b: ad.AnnData) -> None:
 def test_every_format_reads_the_same_matrix(tmp_path, counts):
     counts.write_h5ad(tmp_path / "x.h5ad")
     write_10x_h5(tmp_path / "x.h5", counts)
-    peaks = ad.AnnData(sparse.csr_matrix(np.ones((counts.n_obs, 2), np.int32)), obs=counts.obs, var=pd.DataFrame(index=PEAKS[:2]))
+    peaks = ad.AnnData(
+        sparse.csr_matrix(np.ones((counts.n_obs, 2), np.int32)),
+        obs=counts.obs,
+        var=pd.DataFrame(index=PEAKS[:2]),
+    )
     write_h5mu(tmp_path / "x.h5mu", {"rna": counts, "atac": peaks})
     write_mtx(tmp_path / "mtx", counts)
     write_mtx(tmp_path / "mtx_v2", counts, compress=False, features="genes.tsv")
@@ -203,14 +209,14 @@ def test_read_failures_name_the_file_and_row(tmp_path, name, make, needle):
 def test_unreadable_file_says_permission_denied(tmp_path, counts, monkeypatch):
     counts.write_h5ad(tmp_path / "locked.h5ad")
     monkeypatch.setattr("crossomics.io.read.os.access", lambda path, mode: False)
-    with pytest.raises(InputError, match="locked.h5ad cannot be read \\(permission denied\\)"):
+    with pytest.raises(InputError, match=r"locked\.h5ad cannot be read \(permission denied\)"):
         read_matrix(tmp_path / "locked.h5ad")
 
 
 def test_10x_h5_of_another_layout_is_an_input_error(tmp_path):
     with h5py.File(tmp_path / "v2.h5", "w") as f:
         f.create_group("mm10")
-    with pytest.raises(InputError, match="not a CellRanger v3 .h5"):
+    with pytest.raises(InputError, match=r"not a CellRanger v3 \.h5"):
         read_matrix(tmp_path / "v2.h5")
 
 
@@ -236,7 +242,9 @@ def test_peak_formats_and_contigs_with_separators():
         "chrX:7-7",
     ]
     coords = parse_peak_names(names)
-    assert list(coords["chrom"]) == ["chr1"] * 3 + ["chrUn_GL456216"] * 2 + ["chr4-GL456216-random"] * 2 + ["chrX"]
+    assert list(coords["chrom"]) == ["chr1"] * 3 + ["chrUn_GL456216"] * 2 + ["chr4-GL456216-random"] * 2 + [
+        "chrX"
+    ]
     assert list(coords["chromStart"]) == [100, 100, 100, 1, 1, 5, 5, 7]
     assert coords["chromEnd"].dtype == np.int64 and list(coords.index) == names
 
@@ -251,11 +259,20 @@ _CHROM = st.text(alphabet="abcdefghijklmnopqrstuvwxyzABCXYZ0123456789_.-", min_s
 
 
 @settings(max_examples=300, deadline=None)
-@given(chrom=_CHROM, start=st.integers(0, 10**12), length=st.integers(0, 10**6), sep=st.sampled_from([":-", "__", "--"]))
+@given(
+    chrom=_CHROM,
+    start=st.integers(0, 10**12),
+    length=st.integers(0, 10**6),
+    sep=st.sampled_from([":-", "__", "--"]),
+)
 def test_formatted_peaks_parse_back(chrom, start, length, sep):
     name = f"{chrom}{sep[0]}{start}{sep[1]}{start + length}"
     coords = parse_peak_names([name])
-    assert (coords["chrom"].iat[0], coords["chromStart"].iat[0], coords["chromEnd"].iat[0]) == (chrom, start, start + length)
+    assert (coords["chrom"].iat[0], coords["chromStart"].iat[0], coords["chromEnd"].iat[0]) == (
+        chrom,
+        start,
+        start + length,
+    )
 
 
 @settings(max_examples=300, deadline=None)

@@ -17,7 +17,7 @@ def modality_problem(value: str) -> str | None:
     """Why ``value`` is not an acceptable modality, or ``None``.
 
     Case is ignored. ``rna``, ``atac`` and ``adt`` are known; any other ``[a-z][a-z0-9_]*`` name is a generic
-    count modality unless it is a near miss of a known name (a decorated form such as ``scrna`` or ``atac-seq``,
+    count modality unless it is a near miss of a known name (a decorated form, e.g. ``scrna`` or ``ATAC-seq``,
     or one insertion, deletion or swap of neighbouring letters away; one substitution for names of four
     letters or more), which is reported with the nearest known name.
     """

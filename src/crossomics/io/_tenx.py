@@ -1,4 +1,4 @@
-"""10x Genomics count matrices: CellRanger v3 HDF5 (``.h5``) and ``matrix.mtx`` folders, read without scanpy."""
+"""10x Genomics count matrices, CellRanger v3 HDF5 (``.h5``) and ``matrix.mtx`` folders, read with h5py."""
 
 from __future__ import annotations
 
@@ -32,14 +32,17 @@ def read_10x_h5(path: Path) -> ad.AnnData:
     with h5py.File(path, "r") as f:
         if "matrix" not in f:
             msg = (
-                f"{path} is HDF5 but not a CellRanger v3 .h5 (no 'matrix' group; found {sorted(f.keys())[:5]}). "
-                "Fix: give the filtered_feature_bc_matrix.h5 of CellRanger 3 or later, or convert it to .h5ad."
+                f"{path} is HDF5 but not a CellRanger v3 .h5 (no 'matrix' group; found "
+                f"{sorted(f.keys())[:5]}). Fix: give the filtered_feature_bc_matrix.h5 of CellRanger 3 or "
+                "later, or convert it to .h5ad."
             )
             raise InputError(msg)
         g = f["matrix"]
         n_features, n_cells = (int(n) for n in g["shape"][:])
         # stored features x cells in CSC order, whose transpose is cells x features in CSR order
-        by_cell = sparse.csc_matrix((g["data"][:], g["indices"][:], g["indptr"][:]), shape=(n_features, n_cells))
+        by_cell = sparse.csc_matrix(
+            (g["data"][:], g["indices"][:], g["indptr"][:]), shape=(n_features, n_cells)
+        )
         barcodes = _strings(g["barcodes"][:])
         feats = g["features"]
         var = pd.DataFrame({GENE_IDS: _strings(feats["id"][:])}, index=pd.Index(_strings(feats["name"][:])))
@@ -49,7 +52,7 @@ def read_10x_h5(path: Path) -> ad.AnnData:
 
 
 def read_10x_mtx(folder: Path) -> ad.AnnData:
-    """Read a 10x folder: ``matrix.mtx(.gz)``, ``features.tsv(.gz)`` or ``genes.tsv(.gz)``, ``barcodes.tsv(.gz)``.
+    """Read a 10x folder: ``matrix.mtx``, ``features.tsv`` or ``genes.tsv``, ``barcodes.tsv`` (or ``.gz``).
 
     Returns
     -------
@@ -80,7 +83,8 @@ def _assemble(path: Path, X: sparse.csr_matrix, barcodes: list[str], var: pd.Dat
     if X.shape != (len(barcodes), len(var)):
         msg = (
             f"{path}: the matrix is {X.shape[1]:,} features x {X.shape[0]:,} cells but there are "
-            f"{len(var):,} feature names and {len(barcodes):,} barcodes. Fix: use the matching files of one run."
+            f"{len(var):,} feature names and {len(barcodes):,} barcodes. "
+            "Fix: use the matching files of one run."
         )
         raise InputError(msg)
     obs = pd.DataFrame(index=pd.Index(barcodes, dtype=object))
@@ -92,12 +96,12 @@ def _first_present(folder: Path, names: tuple[str, ...]) -> Path:
     for name in names:
         if (folder / name).is_file():
             return folder / name
-    msg = f"10x folder {folder} has none of {', '.join(names)}. Fix: point file to a complete 10x matrix folder."
+    msg = f"10x folder {folder} has none of {', '.join(names)}. Fix: point file to a complete 10x folder."
     raise InputError(msg)
 
 
 def _open(path: Path, mode: str):
-    return gzip.open(path, mode) if path.suffix == ".gz" else open(path, mode)  # noqa: SIM115
+    return gzip.open(path, mode) if path.suffix == ".gz" else open(path, mode)
 
 
 def _read_tsv(path: Path) -> pd.DataFrame:

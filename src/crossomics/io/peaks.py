@@ -82,7 +82,7 @@ def parse_peak_names(names: Iterable[str], *, where: str = "peak names") -> pd.D
     if bad:
         msg = (
             f"{where}: {len(bad):,} of {len(coords):,} feature names are not peaks "
-            f"({peak_examples(bad)}). Fix: name peaks {PEAK_FORMATS} (chromosome, start, end with end >= start)."
+            f"({peak_examples(bad)}). Fix: name peaks {PEAK_FORMATS} (chromosome, start, end >= start)."
         )
         raise InputError(msg)
     return coords.astype({KEYS.chrom: str, KEYS.chrom_start: "int64", KEYS.chrom_end: "int64"})

@@ -29,11 +29,19 @@ FORMAT_H5MU = "h5mu"
 FORMAT_MTX = "10x mtx folder"
 SUFFIX_FORMATS = {".h5ad": FORMAT_H5AD, ".h5": FORMAT_10X_H5, ".h5mu": FORMAT_H5MU}
 # 10x feature_type of each known modality, to pick one modality out of a multi-modal 10x file
-TENX_FEATURE_TYPES = {MODALITY_RNA: "Gene Expression", MODALITY_ATAC: "Peaks", MODALITY_ADT: "Antibody Capture"}
-FIX_PATH = "Fix: correct the path in the samplesheet (relative paths resolve against the samplesheet's folder)."
+TENX_FEATURE_TYPES = {
+    MODALITY_RNA: "Gene Expression",
+    MODALITY_ATAC: "Peaks",
+    MODALITY_ADT: "Antibody Capture",
+}
+FIX_PATH = (
+    "Fix: correct the path in the samplesheet (relative paths resolve against the samplesheet's folder)."
+)
 
 
-def read_matrix(path: str | os.PathLike, *, modality: str | None = None, mudata_key: str | None = None) -> ad.AnnData:
+def read_matrix(
+    path: str | os.PathLike, *, modality: str | None = None, mudata_key: str | None = None
+) -> ad.AnnData:
     """Read a count matrix file or 10x folder into a cells x features AnnData.
 
     Parameters
@@ -106,7 +114,9 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         if is_mtx_folder(path):
             return FORMAT_MTX
-        msg = f"{path} is a folder without {' or '.join(MTX_NAMES)}. Fix: point file to a matrix file or a 10x folder."
+        msg = (
+            f"{path} is a folder without {' or '.join(MTX_NAMES)}. Fix: point file to a matrix or 10x folder."
+        )
         raise InputError(msg)
     if path.name in MTX_NAMES:
         return FORMAT_MTX
@@ -157,7 +167,9 @@ def _read_h5mu(path: Path, key: str | None) -> ad.AnnData:
     with h5py.File(path, "r") as f:
         keys = sorted(f["mod"].keys()) if "mod" in f else []
     if not keys:
-        raise InputError(f"{path} has no modalities ('mod' group). Fix: give a MuData .h5mu file or an .h5ad.")
+        raise InputError(
+            f"{path} has no modalities ('mod' group). Fix: give a MuData .h5mu file or an .h5ad."
+        )
     if key not in keys:
         what = f"has no modality '{key}'" if key else "holds several modalities"
         msg = f"{path} {what} (it has: {', '.join(keys)}). Fix: set the mudata_key column to one of these."

@@ -80,7 +80,9 @@ def read_samplesheet(path: str | os.PathLike) -> list[SampleRow]:
     if len(check.problems) == 1:
         raise InputError(check.problems[0])
     if check.problems:
-        raise InputError(join_problems(check.problems, f"samplesheet {check.path} has {len(check.problems)} problems:"))
+        raise InputError(
+            join_problems(check.problems, f"samplesheet {check.path} has {len(check.problems)} problems:")
+        )
     return check.rows
 
 
@@ -99,11 +101,15 @@ def check_samplesheet(path: str | os.PathLike) -> SheetCheck:
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     records = [(reader.line_num, fields) for fields in reader if any(f.strip() for f in fields)]
     if not records:
-        return SheetCheck(path, [], [f"{path} is empty. Fix: start it with the header line '{EXAMPLE_HEADER}'."])
+        return SheetCheck(
+            path, [], [f"{path} is empty. Fix: start it with the header line '{EXAMPLE_HEADER}'."]
+        )
     header, header_problems = _check_header(path, records[0][1])
     problems = list(header_problems)
     if not records[1:]:
-        problems.append(f"{path} has a header but no samples. Fix: add one line per sample file under the header.")
+        problems.append(
+            f"{path} has a header but no samples. Fix: add one line per sample file under the header."
+        )
     rows: list[SampleRow] = []
     for number, (line, fields) in enumerate(records[1:], start=1):
         where = f"{path} row {number} (line {line})"
@@ -124,7 +130,9 @@ def write_samplesheet(rows: list[SampleRow], path: str | os.PathLike) -> Path:
     writer.writerow(COLUMNS)
     for r in rows:
         extra = [r.batch, r.condition, r.genome, r.mudata_key]
-        writer.writerow([r.sample, r.modality, str(r.file), *(v or "" for v in extra), str(r.allow_non_counts).lower()])
+        writer.writerow(
+            [r.sample, r.modality, str(r.file), *(v or "" for v in extra), str(r.allow_non_counts).lower()]
+        )
     return write_text(buffer.getvalue(), path)
 
 
@@ -137,7 +145,10 @@ def _read_text(path: Path) -> tuple[str, str | None]:
     try:
         return path.read_text(encoding="utf-8-sig"), None
     except UnicodeDecodeError as err:
-        return "", f"samplesheet {path} is not UTF-8 text (invalid byte at offset {err.start}); is it a data file? {fix}"
+        return (
+            "",
+            f"samplesheet {path} is not UTF-8 text (invalid byte at offset {err.start}). {fix}",
+        )
     except OSError as err:
         return "", f"samplesheet {path} cannot be read ({err.strerror}). {fix}"
 
@@ -162,7 +173,9 @@ def _check_header(path: Path, fields: list[str]) -> tuple[list[str], list[str]]:
         problems.append(f"{path} header: column '{name}' appears {header.count(name)} times. Fix: keep one.")
     for name in REQUIRED:
         if name not in header:
-            problems.append(f"{path} header: required column '{name}' is missing. Fix: add it ({EXAMPLE_HEADER}, ...).")
+            problems.append(
+                f"{path} header: required column '{name}' is missing. Fix: add it ({EXAMPLE_HEADER}, ...)."
+            )
     return header, problems
 
 
@@ -174,12 +187,15 @@ def _row_values(where: str, header: list[str], fields: list[str]) -> tuple[dict[
     if extra:
         problems.append(
             f"{where}: {len(fields)} fields but the header names {len(header)} columns (extra: "
-            f"{', '.join(repr(e) for e in extra[:3])}). Fix: remove the extra values or quote values with commas."
+            f"{', '.join(repr(e) for e in extra[:3])}). "
+            "Fix: remove the extra values, or quote values that contain commas."
         )
     return values, problems
 
 
-def _build_row(where: str, base: Path, number: int, values: dict[str, str], problems: list[str]) -> SampleRow | None:
+def _build_row(
+    where: str, base: Path, number: int, values: dict[str, str], problems: list[str]
+) -> SampleRow | None:
     """Check one row's values (appending problems); return a row when its file value is usable."""
     sample = values.get("sample", "")
     problem = sample_id_problem(sample)
@@ -202,7 +218,7 @@ def _build_row(where: str, base: Path, number: int, values: dict[str, str], prob
     mudata_key = values.get("mudata_key") or None
     if mudata_key and file is not None and file.suffix.lower() != ".h5mu":
         problems.append(
-            f"{where}, column 'mudata_key': '{mudata_key}' is set but file '{file_value}' is not a .h5mu file. "
+            f"{where}, column 'mudata_key': '{mudata_key}' is set but file '{file_value}' is not .h5mu. "
             "Fix: leave mudata_key empty, or point file to the .h5mu holding that modality."
         )
     if file is None:
@@ -228,11 +244,15 @@ def sample_id_problem(sample: str) -> str | None:
     bad = sorted(set(sample) - SAFE_SAMPLE_CHARS)
     if bad:
         shown = ", ".join(repr(c) for c in bad)
-        return f"sample id '{sample}' contains {shown}, unsafe in a file name. {fix} (e.g. '{_safe(sample)}')."
+        return (
+            f"sample id '{sample}' contains {shown}, unsafe in a file name. {fix} (e.g. '{_safe(sample)}')."
+        )
     if sample.startswith(".") or ".." in sample:
         return f"sample id '{sample}' starts with '.' or contains '..'. {fix}, and no '..'."
     if len(sample) > MAX_SAMPLE_LEN:
-        return f"sample id '{sample[:20]}...' is {len(sample)} characters long. {fix}, at most {MAX_SAMPLE_LEN}."
+        return (
+            f"sample id '{sample[:20]}...' is {len(sample)} characters long. {fix}, at most {MAX_SAMPLE_LEN}."
+        )
     return None
 
 
@@ -244,7 +264,10 @@ def _resolve_file(base: Path, value: str) -> tuple[Path | None, str | None]:
     if not value:
         return None, "the file path is empty. Fix: give the path of the sample's matrix file or 10x folder."
     if "://" in value:
-        return None, f"'{value}' is a URL; only local files are read. Fix: download it and give the local path."
+        return (
+            None,
+            f"'{value}' is a URL; only local files are read. Fix: download it and give the local path.",
+        )
     path = Path(value).expanduser()
     return Path(os.path.normpath(path if path.is_absolute() else base.resolve() / path)), None
 
@@ -260,7 +283,7 @@ def _sheet_problems(path: Path, rows: list[SampleRow]) -> list[str]:
         if len(same) > 1:
             listed = ", ".join(f"row {r.row} ('{r.sample}')" for r in same)
             problems.append(
-                f"{path} column 'sample': duplicate sample id in {listed} (ids must differ also ignoring case). "
+                f"{path} column 'sample': duplicate sample id in {listed} (ids must differ ignoring case). "
                 "Fix: give every row its own sample id."
             )
     modalities = {r.modality for r in rows if r.modality}
