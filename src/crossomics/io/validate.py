@@ -13,7 +13,6 @@ import pandas as pd
 
 from .._keys import MODALITY_ATAC, MODALITY_RNA
 from ..errors import InputError, join_problems
-from ..priors.annotation import read_annotation
 from ._matrix_checks import N_EXAMPLES, matrix_problems
 from .peaks import split_peak_names
 from .read import read_matrix
@@ -80,6 +79,9 @@ def inspect_samplesheet(
     problems = list(check.problems)
     genes = None
     if annotation is not None:
+        # imported on use: the io layer must not need the priors package to read or check a samplesheet
+        from ..priors.annotation import read_annotation
+
         try:
             genes = read_annotation(annotation)
         except InputError as err:
