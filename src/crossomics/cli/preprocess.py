@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import InputError
 from ..io.layout import Layout
 from ..io.read import read_matrix
 from ..pp.features import run_preprocess
@@ -76,7 +77,11 @@ def qc(
         from ..priors.annotation import read_annotation
 
         tss = tss_table(read_annotation(annotation))
-    s = run_qc(adata, sample, modality, Layout(outdir), thresholds, annotation_tss=tss)
+    try:
+        s = run_qc(adata, sample, modality, Layout(outdir), thresholds, annotation_tss=tss)
+    except InputError as err:
+        msg = f"{input_}: {err}"
+        raise InputError(msg) from None
     click.echo(
         f"qc {sample}: kept {s['cells_out']}/{s['cells_in']} cells, "
         f"{s['features_out']}/{s['features_in']} features "

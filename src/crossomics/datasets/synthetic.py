@@ -28,6 +28,7 @@ from .demo_genome import (
     MITO_GENES,
     PROTEINS,
     TARGETS,
+    curated_genes,
     gmt_text,
     gtf_text,
     make_genome,
@@ -37,7 +38,8 @@ CTRL, STIM = "ctrl", "stim"
 CELL_TYPE_FRACTIONS = {"CD4 T": 0.3, "CD8 T": 0.2, "B": 0.25, "NK": 0.1, "Monocyte": 0.15}
 EXTRA_PROGRAM_GENES = 25  # filler genes added to each cell type's program besides the named markers
 DRIVER_STIM_SHIFT = 1.6  # driver activity added in stim cells (log scale)
-DRIVER_NOISE = 0.35  # cell-to-cell spread of driver activity
+DRIVER_NOISE = 0.5  # cell-to-cell spread of driver activity (log scale)
+DRIVER_BASE = 1.5  # driver baseline: well detected, so its co-variation with targets shows in ctrl cells too
 N_RANDOM_SETS = 5
 
 
@@ -172,7 +174,7 @@ def simulate_demo(*, n_cells: int = 1200, n_genes: int = 1200, seed: int = 0) ->
     n_cells
         Cells in all samples together (half in the RNA+ATAC pair, half in the RNA+ADT pair).
     n_genes
-        Genes including 8 mitochondrial ones (at least 400).
+        Genes including 8 mitochondrial ones (at least the named genes plus 125 program genes).
     seed
         Seed of every random draw: the same seed gives identical samples.
 
@@ -183,6 +185,10 @@ def simulate_demo(*, n_cells: int = 1200, n_genes: int = 1200, seed: int = 0) ->
     ``peak_type``; ADT ``var`` ``gene``; ``uns["demo_truth"]``), the ground truth (driver, targets, linked
     peaks and proteins, programs), the gene table and the gene sets (programs, targets, random sets).
     """
+    fewest = len(curated_genes()) + len(MITO_GENES) + len(MARKERS) * EXTRA_PROGRAM_GENES
+    if n_genes < fewest:
+        msg = f"n_genes={n_genes}: the demo needs at least {fewest} genes (named genes plus program genes)"
+        raise ValueError(msg)
     rng = np.random.default_rng(seed)
     genome = make_genome(n_genes, rng)
     genes = pd.Index(genome.genes["gene_name"])
@@ -193,7 +199,8 @@ def simulate_demo(*, n_cells: int = 1200, n_genes: int = 1200, seed: int = 0) ->
     base = rng.normal(-0.5, 1.2, len(genes))
     base[genes.get_indexer(list(HOUSEKEEPING))] += 3.0
     base[genes.get_indexer(list(MITO_GENES))] += 2.0
-    base[genes.get_indexer([DRIVER, *TARGETS])] = rng.uniform(-0.5, 0.5, 1 + len(TARGETS))
+    base[genes.get_indexer(list(TARGETS))] = rng.uniform(-0.5, 0.5, len(TARGETS))
+    base[genes.get_loc(DRIVER)] = DRIVER_BASE
 
     peaks = genome.peaks
     follows = peaks["peak_gene"].isin([DRIVER, *TARGETS]) & (peaks["link"] > 0)

@@ -278,8 +278,7 @@ def preprocess(
         var=adata.var.copy(),
         layers={KEYS.counts: counts.copy()},
     )
-    if sp.issparse(out.X):
-        out.X = out.X.astype(np.float32)
+    out.X = out.X.astype(np.float32)
     out.var[KEYS.highly_variable] = selected
     out.obsm[KEYS.reduced] = reduced
     out.obsm[KEYS.lsi if fitted["method"] == "lsi" else KEYS.pca] = reduced.copy()
