@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from conftest import invoke
+from conftest import invoke, knn_label_accuracy
 
 from crossomics._keys import KEYS
 from crossomics.datasets.synthetic import simulate_demo
@@ -163,3 +163,22 @@ def test_simulated_cell_types_follow_marker_programs():
         cols = rna.var_names.get_indexer(markers)
         inside = (rna.obs[KEYS.cell_type] == cell_type).to_numpy()
         assert x[inside][:, cols].mean() > 2 * x[~inside][:, cols].mean(), cell_type
+
+
+def test_demo_goes_through_qc_and_preprocess(demo_dirs, tmp_path, run_cli):
+    data = demo_dirs["first"]
+    sheet = pd.read_csv(data / "samplesheet.csv", keep_default_na=False)
+    for row in sheet.itertuples(index=False):
+        common = ["--sample", row.sample, "--modality", row.modality, "--outdir", tmp_path]
+        annotation = ["--annotation", data / "genes.gtf"] if row.modality == "atac" else []
+        result = run_cli("qc", "--input", data / row.file, *common, *annotation)
+        assert result.exit_code == 0, result.output
+        result = run_cli("preprocess", "--input", tmp_path / "qc" / f"{row.sample}.qc.h5ad", *common)
+        assert result.exit_code == 0, result.output
+        adata = ad.read_h5ad(tmp_path / "preprocess" / f"{row.sample}.h5ad")
+        accuracy = knn_label_accuracy(adata.obsm[KEYS.reduced], adata.obs[KEYS.cell_type])
+        print(f"demo {row.sample}: 15-NN cell-type accuracy {accuracy:.3f}")
+        assert accuracy > 0.7
+    record = json.loads((tmp_path / "qc" / "atac_a.qc.json").read_text())
+    assert record["median_frac_promoter_before"] > 0.3  # promoter peaks carry much of the signal
+    assert json.loads((tmp_path / "qc" / "rna_a.qc.json").read_text())["median_pct_mito_before"] > 1

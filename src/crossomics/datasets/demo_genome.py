@@ -218,10 +218,10 @@ def _peaks(genes: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
         tss = g.start if g.strand == "+" else g.end
         upstream = -1 if g.strand == "+" else 1
         if rng.random() < 0.85:
-            rows.append((g.chrom, tss - 250, tss + 250, g.gene_name, "promoter", 1.0))
+            rows.append((g.chrom, tss - 250, tss + 250, g.gene_name, "promoter", 1.5))
         for _ in range(min(rng.poisson(0.8), 3)):
             mid = int(rng.integers(g.start + 1_000, max(g.end - 300, g.start + 1_001)))
-            rows.append((g.chrom, mid - 200, mid + 200, g.gene_name, "body", 0.6))
+            rows.append((g.chrom, mid - 200, mid + 200, g.gene_name, "body", 1.0))
         if rng.random() < 0.5:
             mid = tss + upstream * int(rng.integers(3_000, 15_000))
             rows.append(
