@@ -1,0 +1,41 @@
+process MULTIQC {
+    tag "${meta.id}"
+    label 'process_single'
+
+    conda "${moduleDir}/../environment.yml"
+
+    input:
+    // every input is staged under its folder of the output layout: the report reads that layout
+    tuple val(meta), path(qc, stageAs: 'qc/*')
+    path(priors, stageAs: 'priors/*')
+    path(metrics, stageAs: 'metrics/*')
+    path(model)
+    path(integration, stageAs: 'integration/*')
+    path(generation, stageAs: 'generation/*')
+    path(simulation, stageAs: 'simulation/*')
+    path(perturbation, stageAs: 'perturbation/*')
+    path(versions, stageAs: 'pipeline_info/*')
+
+    output:
+    tuple val(meta), path("multiqc/multiqc_report.html"), emit: report
+    // not on the `versions` topic: this process reads the collated topic, which closes only when every
+    // process that writes to it has finished (the nf-core MULTIQC module does the same)
+    tuple val("${task.process}"), val('crossomics'), eval('python -c "import crossomics; print(crossomics.__version__)"'), emit: versions_crossomics
+
+    when:
+    task.ext.when == null || task.ext.when
+
+    script:
+    def args = task.ext.args ?: ''
+    """
+    crossomics_report.py \\
+        --outdir . \\
+        ${args}
+    """
+
+    stub:
+    """
+    mkdir -p multiqc
+    touch multiqc/multiqc_report.html
+    """
+}
