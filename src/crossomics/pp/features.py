@@ -6,7 +6,9 @@ component when it tracks sequencing depth. ADT: centred log-ratio (CLR), scaling
 Non-count values (e.g. already log-normalised data) are scaled and reduced as given.
 
 Everything the reduction needs is stored in ``uns["crossomics_preprocess"]`` so that :func:`project` embeds
-new or perturbed cells in the same basis without re-fitting.
+new or perturbed cells in the same basis without re-fitting. The reduction's size factors (library sizes)
+are computed over the used features only, so cells that carry only those features (generated or perturbed
+by the model) project exactly like the cells they came from.
 """
 
 from __future__ import annotations
@@ -54,7 +56,7 @@ def _row_scale(x: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
 
 def normalise(
     counts: sp.spmatrix | np.ndarray, norm: str, *, target_sum: float, idf: np.ndarray | None = None
-):
+) -> sp.csr_matrix | np.ndarray:
     """Normalise a cells x features count matrix; size factors are computed over the given columns only.
 
     Returns a CSR matrix for ``log1p_cp10k``, ``tfidf`` and ``identity``; a dense array for ``clr``.
@@ -115,7 +117,7 @@ def select_features(
     return _top(np.nan_to_num(table["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf), n_top)
 
 
-def reduce(normalised: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
+def apply_reduction(normalised: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """Apply the stored scaling, loadings and component standardisation to normalised values."""
     z = normalised
     if "feature_mean" in params:
@@ -144,7 +146,9 @@ def project(counts: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndar
         msg = f"counts have {counts.shape[1]} columns but the preprocessing expects {n_features} features"
         raise ValueError(msg)
     idf = params.get("idf")
-    return reduce(normalise(counts, params["norm"], target_sum=params["target_sum"], idf=idf), params)
+    return apply_reduction(
+        normalise(counts, params["norm"], target_sum=params["target_sum"], idf=idf), params
+    )
 
 
 def project_adata(
@@ -270,7 +274,7 @@ def preprocess(
         "seed": int(seed),
         **fitted,
     }
-    reduced = reduce(normalised, params).astype(np.float32)
+    reduced = apply_reduction(normalised, params).astype(np.float32)
 
     out = AnnData(
         X=normalise(counts, norm, target_sum=target_sum, idf=_idf(counts) if norm == NORM_TFIDF else None),
