@@ -1,0 +1,130 @@
+"""Integration metrics: FOSCTTM, Leiden ARI/NMI (resolution sweep), cell-type ASW, modality mixing, label transfer.
+
+Definitions follow the peers' scorer (``../shared/peers/score.py``) and scIB so figures are comparable.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples, silhouette_score
+from sklearn.neighbors import KNeighborsClassifier
+
+BLOCK = 2048
+ASW_MAX_CELLS = 20000
+
+
+def foscttm(x: np.ndarray, y: np.ndarray, *, block: int = BLOCK) -> float:
+    """Fraction Of Samples Closer Than the True Match, averaged over both directions (0 is perfect, 0.5 chance).
+
+    Row ``i`` of ``x`` and row ``i`` of ``y`` are the same cell measured in two modalities. Distances are
+    Euclidean and computed in blocks of ``block`` rows, so memory stays ``block x n``.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    y = np.asarray(y, dtype=np.float64)
+    n = x.shape[0]
+    true = np.sqrt(((x - y) ** 2).sum(1))
+    x2, y2 = (x**2).sum(1), (y**2).sum(1)
+    fx = np.empty(n)
+    fy = np.empty(n)
+    for s in range(0, n, block):
+        e = min(s + block, n)
+        dxy = np.sqrt(np.maximum(x2[s:e, None] + y2[None, :] - 2 * x[s:e] @ y.T, 0))
+        fx[s:e] = (dxy < true[s:e, None]).mean(1)
+        dyx = np.sqrt(np.maximum(y2[s:e, None] + x2[None, :] - 2 * y[s:e] @ x.T, 0))
+        fy[s:e] = (dyx < true[s:e, None]).mean(1)
+    return float((fx.mean() + fy.mean()) / 2)
+
+
+def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neighbors: int = 15) -> dict[str, float]:
+    """Leiden on a kNN graph of ``emb`` over resolutions 0.1..2.0; the resolution with the best NMI (scIB)."""
+    import anndata as ad
+    import scanpy as sc
+
+    a = ad.AnnData(np.zeros((emb.shape[0], 1), np.float32))
+    a.obsm["X_emb"] = np.asarray(emb, dtype=np.float32)
+    sc.pp.neighbors(a, use_rep="X_emb", n_neighbors=n_neighbors, random_state=seed)
+    best = {"nmi_leiden": -1.0, "ari_leiden": 0.0, "leiden_resolution": 0.0}
+    for res in np.round(np.arange(0.1, 2.01, 0.1), 2):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.tl.leiden(a, resolution=float(res), key_added="cl", random_state=seed, flavor="igraph", n_iterations=2)
+        cl = a.obs["cl"].to_numpy()
+        nmi = normalized_mutual_info_score(labels, cl)
+        if nmi > best["nmi_leiden"]:
+            best = {"nmi_leiden": float(nmi), "ari_leiden": float(adjusted_rand_score(labels, cl)), "leiden_resolution": float(res)}
+    return best
+
+
+def _subsample(n: int, max_cells: int, seed: int) -> np.ndarray:
+    if n <= max_cells:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, max_cells, replace=False))
+
+
+def silhouette_celltype(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
+    """Cell-type silhouette scaled to [0, 1] as ``(s + 1) / 2`` (subsampled above 20,000 cells)."""
+    idx = _subsample(len(labels), ASW_MAX_CELLS, seed)
+    return float((silhouette_score(emb[idx], labels[idx]) + 1) / 2)
+
+
+def modality_mixing(emb: np.ndarray, modality: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
+    """scIB batch ASW with modality as batch: per cell type, mean of ``1 - |silhouette|``; 1 = well mixed."""
+    idx = _subsample(len(labels), ASW_MAX_CELLS, seed)
+    emb, modality, labels = emb[idx], modality[idx], labels[idx]
+    scores = []
+    for lab in np.unique(labels):
+        m = labels == lab
+        if len(np.unique(modality[m])) < 2 or m.sum() < 3:
+            continue
+        s = silhouette_samples(emb[m], modality[m])
+        scores.append(float(np.mean(1 - np.abs(s))))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def label_transfer_accuracy(
+    ref_emb: np.ndarray, ref_labels: np.ndarray, query_emb: np.ndarray, query_labels: np.ndarray, *, k: int = 15
+) -> float:
+    """kNN (k=15) label transfer from reference cells to query cells; accuracy against the query's labels."""
+    clf = KNeighborsClassifier(n_neighbors=min(k, len(ref_labels))).fit(ref_emb, ref_labels)
+    return float((clf.predict(query_emb) == query_labels).mean())
+
+
+def integration_metrics(
+    embeddings: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray | None],
+    *,
+    pairs: list[tuple[str, str, np.ndarray, np.ndarray]] | None = None,
+    seed: int = 0,
+) -> dict[str, object]:
+    """All metrics for per-domain joint embeddings.
+
+    Parameters
+    ----------
+    embeddings
+        Domain -> cells x dims joint embedding.
+    labels
+        Domain -> cell-type labels (or None).
+    pairs
+        ``(domain_a, domain_b, idx_a, idx_b)`` of paired cells (same barcode), for FOSCTTM.
+    """
+    out: dict[str, object] = {"n_cells": {k: int(v.shape[0]) for k, v in embeddings.items()}}
+    for a, b, ia, ib in pairs or []:
+        out[f"foscttm__{a}__{b}"] = foscttm(embeddings[a][ia], embeddings[b][ib])
+    labelled = [k for k in embeddings if labels.get(k) is not None]
+    if labelled:
+        emb = np.vstack([embeddings[k] for k in labelled])
+        lab = np.concatenate([np.asarray(labels[k]).astype(str) for k in labelled])
+        mod = np.concatenate([np.full(len(labels[k]), k) for k in labelled])
+        out.update(leiden_ari_nmi(emb, lab, seed=seed))
+        out["asw_celltype"] = silhouette_celltype(emb, lab, seed=seed)
+        if len(labelled) > 1:
+            out["modality_mixing"] = modality_mixing(emb, mod, lab, seed=seed)
+        for a in labelled:
+            for b in labelled:
+                if a != b:
+                    out[f"label_transfer__{a}__{b}"] = label_transfer_accuracy(
+                        embeddings[a], np.asarray(labels[a]).astype(str), embeddings[b], np.asarray(labels[b]).astype(str)
+                    )
+    return out

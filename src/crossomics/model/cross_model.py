@@ -1,0 +1,241 @@
+"""CrossModel: wiring between AnnData, the torch network (``module``) and the trainer (``train``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from anndata import AnnData
+
+from .._keys import KEYS, MODALITY_ATAC
+from ..errors import InputError
+from ..module.network import Architecture, CrossNetwork, DomainSpec
+from ..settings import resolve_device, seed_everything
+from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
+from .inputs import encoder_inputs, reduced_from_counts, select_counts
+
+CHUNK = 8192  # cells per chunk when projecting or encoding many cells
+
+
+def likelihood_for(modality: str, counts: sp.csr_matrix, *, non_counts: bool = False) -> str:
+    """Bernoulli for ATAC and other binary data, Normal for non-count values, else negative binomial."""
+    if non_counts:
+        return "normal"
+    if modality == MODALITY_ATAC or (counts.nnz and counts.data.max() <= 1):
+        return "bernoulli"
+    return "nb"
+
+
+@dataclass
+class DomainInfo:
+    """What the model keeps about one domain (one sample of one modality)."""
+
+    name: str
+    modality: str
+    likelihood: str
+    features: list[str]
+    preprocess: dict[str, Any]
+    n_input: int
+    library_median: float
+    cell_types: list[str] = field(default_factory=list)
+
+
+class CrossModel:
+    """scCross-style multi-omics model: per-modality VAEs, aligners into one joint space, a discriminator.
+
+    Typical use::
+
+        model = CrossModel.from_preprocessed({"rna": rna, "atac": atac})
+        model.fit({"rna": rna, "atac": atac}, anchors)
+        z = model.get_latent(rna, "rna")
+    """
+
+    def __init__(self, domains: list[DomainInfo], *, arch: Architecture | None = None, smooth_neighbors: int = 15) -> None:
+        self.domains = {d.name: d for d in domains}
+        self.arch = arch or Architecture()
+        self.smooth_neighbors = smooth_neighbors
+        specs = [DomainSpec(d.name, d.n_input, len(d.features), d.likelihood) for d in domains]
+        self.net = CrossNetwork(specs, self.arch)
+        self.device = torch.device("cpu")
+        self.history: list[dict[str, float]] = []
+        self.train_config: TrainConfig | None = None
+        self.loss_weights: LossWeights | None = None
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_preprocessed(
+        cls,
+        adatas: dict[str, AnnData],
+        modalities: dict[str, str] | None = None,
+        *,
+        arch: Architecture | None = None,
+        smooth_neighbors: int = 15,
+        non_counts: frozenset[str] = frozenset(),
+    ) -> CrossModel:
+        """Size the network from preprocessed samples (``preprocess/<sample>.h5ad``), keyed by sample id."""
+        infos = []
+        for name, adata in adatas.items():
+            if KEYS.preprocess not in adata.uns:
+                msg = f"sample {name}: not preprocessed (no uns['{KEYS.preprocess}']); run `crossomics preprocess` first."
+                raise InputError(msg)
+            params = dict(adata.uns[KEYS.preprocess])
+            modality = (modalities or {}).get(name, params.get("modality", name))
+            features = list(adata.var_names[np.asarray(adata.var[KEYS.highly_variable], dtype=bool)])
+            counts, _ = select_counts(adata, features, source=f"sample {name}")
+            n_red = int(np.asarray(params["loadings"]).shape[1])
+            n_input = n_red * (2 if smooth_neighbors > 1 else 1)
+            cell_types = (
+                sorted(map(str, adata.obs[KEYS.cell_type].dropna().unique())) if KEYS.cell_type in adata.obs else []
+            )
+            infos.append(
+                DomainInfo(
+                    name=name,
+                    modality=modality,
+                    likelihood=likelihood_for(modality, counts, non_counts=name in non_counts),
+                    features=features,
+                    preprocess=params,
+                    n_input=n_input,
+                    library_median=float(np.median(np.asarray(counts.sum(1)).ravel())),
+                    cell_types=cell_types,
+                )
+            )
+        return cls(infos, arch=arch, smooth_neighbors=smooth_neighbors)
+
+    # ------------------------------------------------------------------ domains and inputs
+    def resolve_domain(self, name: str) -> str:
+        """A domain id from a sample id or a modality name (the first sample of that modality)."""
+        if name in self.domains:
+            return name
+        for d in self.domains.values():
+            if d.modality == name:
+                return d.name
+        known = ", ".join(f"{d.name} ({d.modality})" for d in self.domains.values())
+        msg = f"the model has no sample or modality named {name!r}; it was trained on: {known}."
+        raise InputError(msg)
+
+    def reduced(self, adata: AnnData, domain: str) -> tuple[np.ndarray, int]:
+        """Reduced representation of ``adata``'s raw counts in the domain's fitted basis, and missing features."""
+        info = self.domains[domain]
+        counts, missing = select_counts(adata, list(map(str, info.preprocess["features"])), source=f"{domain} input")
+        parts = [reduced_from_counts(counts[i : i + CHUNK], info.preprocess) for i in range(0, counts.shape[0], CHUNK)]
+        return np.vstack(parts), missing
+
+    def inputs_from_reduced(self, reduced: np.ndarray) -> np.ndarray:
+        """Encoder inputs (reduced representation + kNN-smoothed copy) for the given cells."""
+        return encoder_inputs(reduced, self.smooth_neighbors)
+
+    def training_data(self, adatas: dict[str, AnnData]) -> dict[str, DomainData]:
+        data = {}
+        for name, info in self.domains.items():
+            red, _ = self.reduced(adatas[name], name)
+            counts, _ = select_counts(adatas[name], info.features, source=f"sample {name}")
+            data[name] = DomainData(name, self.inputs_from_reduced(red), counts)
+        return data
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        adatas: dict[str, AnnData],
+        anchors: list[AnchorPairs] | None = None,
+        *,
+        config: TrainConfig | None = None,
+        weights: LossWeights | None = None,
+        device: str = "auto",
+        checkpoint: Path | None = None,
+        resume: bool = False,
+        progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    ) -> CrossModel:
+        """Train both stages; ``adatas`` are the preprocessed samples keyed by domain id."""
+        self.train_config = config or TrainConfig()
+        self.loss_weights = weights or LossWeights()
+        seed_everything(self.train_config.seed)
+        self.device = resolve_device(device)
+        data = self.training_data(adatas)
+        trainer = Trainer(
+            self.net,
+            data,
+            anchors or [],
+            config=self.train_config,
+            weights=self.loss_weights,
+            device=self.device,
+            checkpoint_path=checkpoint,
+            progress=progress,
+        )
+        self.history = trainer.fit(resume=resume)
+        self.net.eval()
+        return self
+
+    # ------------------------------------------------------------------ inference
+    @torch.no_grad()
+    def embed_inputs(self, inputs: np.ndarray, domain: str) -> np.ndarray:
+        """Joint embedding (deterministic: encoder means) of encoder inputs of ``domain``."""
+        self.net.eval()
+        out = []
+        for i in range(0, inputs.shape[0], CHUNK):
+            x = torch.from_numpy(np.ascontiguousarray(inputs[i : i + CHUNK], dtype=np.float32)).to(self.device)
+            out.append(self.net.joint_embedding(domain, x).float().cpu().numpy())
+        return np.vstack(out) if out else np.zeros((0, self.arch.n_joint), np.float32)
+
+    def get_latent(self, adata: AnnData, domain: str) -> np.ndarray:
+        """Joint embedding of the cells of ``adata`` (raw counts in ``layers["counts"]`` or ``X``)."""
+        domain = self.resolve_domain(domain)
+        red, _ = self.reduced(adata, domain)
+        return self.embed_inputs(self.inputs_from_reduced(red), domain)
+
+    @torch.no_grad()
+    def decode(self, z: np.ndarray, domain: str, *, library: np.ndarray | float | None = None) -> np.ndarray:
+        """Expected values of ``domain``'s features at joint points ``z`` (NB means scaled to ``library``)."""
+        domain = self.resolve_domain(domain)
+        info = self.domains[domain]
+        lib_all = np.broadcast_to(np.asarray(info.library_median if library is None else library, np.float32), (len(z),))
+        self.net.eval()
+        out = []
+        for i in range(0, len(z), CHUNK):
+            zz = torch.from_numpy(np.ascontiguousarray(z[i : i + CHUNK], dtype=np.float32)).to(self.device)
+            lib = torch.from_numpy(np.ascontiguousarray(lib_all[i : i + CHUNK])).to(self.device)
+            out.append(self.net.decode_joint(domain, zz, lib).float().cpu().numpy())
+        return np.vstack(out) if out else np.zeros((0, len(info.features)), np.float32)
+
+    def log_theta(self, domain: str) -> np.ndarray:
+        """Per-feature log inverse dispersion of an NB domain (for sampling counts)."""
+        return self.net.vaes[self.resolve_domain(domain)].log_theta.detach().cpu().numpy()
+
+    def to(self, device: str | torch.device) -> CrossModel:
+        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.net.to(self.device)
+        return self
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path) -> Path:
+        """Write ``weights.pt``, ``preprocess.npz``, ``history.csv`` and ``model.json`` (with checksums)."""
+        from .store import save_model
+
+        return save_model(self, Path(path))
+
+    @classmethod
+    def load(cls, path: str | Path, *, device: str = "cpu") -> CrossModel:
+        """Load a model folder written by :meth:`save` (checksums verified, ``weights_only=True``)."""
+        from .store import load_model
+
+        return load_model(cls, Path(path), device=device)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-able summary: architecture, domains (without arrays), training settings."""
+        return {
+            "arch": asdict(self.arch),
+            "smooth_neighbors": self.smooth_neighbors,
+            "train_config": asdict(self.train_config) if self.train_config else None,
+            "loss_weights": asdict(self.loss_weights) if self.loss_weights else None,
+            "domains": [
+                {k: v for k, v in asdict(d).items() if k != "preprocess"} for d in self.domains.values()
+            ],
+        }
+
+    def history_frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.history)

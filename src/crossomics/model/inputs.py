@@ -1,0 +1,59 @@
+"""Encoder inputs of one domain, built the same way for training cells, new cells and perturbed cells.
+
+Input = the sample's reduced representation (``project`` with the loadings fitted at preprocessing, never
+re-fitted) followed by its kNN-smoothed copy (scCross's smoothed inputs), computed among the cells given.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from anndata import AnnData
+
+from .._keys import KEYS
+from ..errors import InputError
+from ..pp.features import project
+from ..pp.smoothing import knn_graph, knn_indices
+
+
+def smooth(rep: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Average each row over its ``n_neighbors`` nearest rows (itself included)."""
+    if n_neighbors <= 1 or rep.shape[0] < 2:
+        return rep
+    graph = knn_graph(knn_indices(rep, min(n_neighbors, rep.shape[0])))
+    return np.asarray(graph @ rep, dtype=np.float32)
+
+
+def encoder_inputs(reduced: np.ndarray, n_neighbors: int) -> np.ndarray:
+    """Concatenate the reduced representation and its smoothed copy (when ``n_neighbors > 1``)."""
+    reduced = np.asarray(reduced, dtype=np.float32)
+    if n_neighbors <= 1:
+        return reduced
+    return np.hstack([reduced, smooth(reduced, n_neighbors)])
+
+
+def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[sp.csr_matrix, int]:
+    """Raw counts of ``features`` (in that order) from ``layers["counts"]`` or ``X``; zeros for missing ones.
+
+    Returns the matrix and how many features were missing.
+    """
+    mat = adata.layers[KEYS.counts] if KEYS.counts in adata.layers else adata.X
+    names = np.asarray(features, dtype=str)
+    pos = adata.var_names.get_indexer(names)
+    present = np.flatnonzero(pos >= 0)
+    if present.size == 0:
+        msg = (
+            f"{source}: none of the model's {len(names)} features are in this data "
+            f"(first expected: {', '.join(names[:3])}; first found: {', '.join(map(str, adata.var_names[:3]))}). "
+            "Give data of the modality the model was trained on, with the same feature names."
+        )
+        raise InputError(msg)
+    selector = sp.csr_matrix((np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size))
+    return sp.csr_matrix(sp.csr_matrix(mat) @ selector, dtype=np.float32), int(names.size - present.size)
+
+
+def reduced_from_counts(counts: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """The reduced representation of raw ``counts`` (columns in ``params["features"]`` order)."""
+    return project(counts, params).astype(np.float32)

@@ -1,0 +1,1 @@
+"""Reusable torch building blocks: MLP layers and count likelihoods."""
