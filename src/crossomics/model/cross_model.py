@@ -18,7 +18,7 @@ from ..errors import InputError
 from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..settings import resolve_device, seed_everything
 from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
-from .inputs import encoder_inputs, reduced_from_counts, select_counts
+from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph
 
 CHUNK = 8192  # cells per chunk when projecting or encoding many cells
 
@@ -126,9 +126,19 @@ class CrossModel:
         parts = [reduced_from_counts(counts[i : i + CHUNK], info.preprocess) for i in range(0, counts.shape[0], CHUNK)]
         return np.vstack(parts), missing
 
-    def inputs_from_reduced(self, reduced: np.ndarray) -> np.ndarray:
-        """Encoder inputs (reduced representation + kNN-smoothed copy) for the given cells."""
-        return encoder_inputs(reduced, self.smooth_neighbors)
+    def smoothing_graph(self, reduced: np.ndarray) -> sp.csr_matrix | None:
+        """The kNN graph used to smooth encoder inputs among the given cells (None when smoothing is off)."""
+        return smoothing_graph(reduced, self.smooth_neighbors)
+
+    def inputs_from_reduced(self, reduced: np.ndarray, graph: sp.csr_matrix | None = None) -> np.ndarray:
+        """Encoder inputs (reduced representation + kNN-smoothed copy) for the given cells.
+
+        ``graph`` defaults to the cells' own kNN graph; pass the unperturbed cells' graph when encoding
+        perturbed copies of them.
+        """
+        if graph is None:
+            graph = self.smoothing_graph(reduced)
+        return encoder_inputs(reduced, graph)
 
     def training_data(self, adatas: dict[str, AnnData]) -> dict[str, DomainData]:
         data = {}

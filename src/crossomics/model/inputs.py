@@ -18,20 +18,22 @@ from ..pp.features import project
 from ..pp.smoothing import knn_graph, knn_indices
 
 
-def smooth(rep: np.ndarray, n_neighbors: int) -> np.ndarray:
-    """Average each row over its ``n_neighbors`` nearest rows (itself included)."""
-    if n_neighbors <= 1 or rep.shape[0] < 2:
-        return rep
-    graph = knn_graph(knn_indices(rep, min(n_neighbors, rep.shape[0])))
-    return np.asarray(graph @ rep, dtype=np.float32)
+def smoothing_graph(reduced: np.ndarray, n_neighbors: int) -> sp.csr_matrix | None:
+    """Row-normalised kNN graph of the cells (itself included), or None when smoothing is off."""
+    if n_neighbors <= 1 or reduced.shape[0] < 2:
+        return None
+    return knn_graph(knn_indices(reduced, min(n_neighbors, reduced.shape[0])))
 
 
-def encoder_inputs(reduced: np.ndarray, n_neighbors: int) -> np.ndarray:
-    """Concatenate the reduced representation and its smoothed copy (when ``n_neighbors > 1``)."""
+def encoder_inputs(reduced: np.ndarray, graph: sp.csr_matrix | None) -> np.ndarray:
+    """Concatenate the reduced representation and its average over ``graph`` (when smoothing is on).
+
+    Pass the graph of the unperturbed cells when encoding perturbed copies, so only the features change.
+    """
     reduced = np.asarray(reduced, dtype=np.float32)
-    if n_neighbors <= 1:
+    if graph is None:
         return reduced
-    return np.hstack([reduced, smooth(reduced, n_neighbors)])
+    return np.hstack([reduced, np.asarray(graph @ reduced, dtype=np.float32)])
 
 
 def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[sp.csr_matrix, int]:

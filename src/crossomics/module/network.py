@@ -92,7 +92,7 @@ class CrossNetwork(nn.Module):
             z = aligner.to_joint(u)
             u_back = aligner.from_joint(z)
             out["z"] = z
-            out["cycle"] = (u_back - u.detach()).pow(2).sum(-1)
+            out["cycle"] = (u_back - u.detach()).pow(2).mean(-1)
             logits = vae.decode_logits(u_back, features)
         else:
             logits = vae.decode_logits(u, features)

@@ -53,7 +53,9 @@ def read_annotation(path: str | Path) -> pd.DataFrame:
         )
         raise InputError(msg)
     if genes.empty:
-        msg = f"annotation file {path} holds no gene records: check that it is a gene annotation (GTF or BED6)."
+        msg = (
+            f"annotation file {path} holds no gene records: check that it is a gene annotation (GTF or BED6)."
+        )
         raise InputError(msg)
     log.info("annotation %s: %d genes on %d contigs", path, len(genes), genes["chrom"].nunique())
     return genes
@@ -84,7 +86,7 @@ def genes_from_intervals(
     coords, bad = split_peak_names(text)
     ok = coords["chrom"].notna().to_numpy()
     if not ok.any():
-        msg = f"{source}: no interval looks like chr:start-end; give the gene coordinates as a GTF or BED6 file."
+        msg = f"{source}: no interval looks like chr:start-end; give gene coordinates as a GTF or BED6 file."
         raise InputError(msg)
     if bad:
         log.warning("%s: %d of %d genes have no usable interval and are left out", source, len(bad), len(ok))
@@ -128,7 +130,8 @@ def _coordinates(table: pd.DataFrame, path: Path, first_row_offset: int) -> tupl
         row = int(np.flatnonzero(bad.to_numpy())[0])
         msg = (
             f"annotation file {path}: data row {row + 1}: start/end {table['start'].iat[row]!r}/"
-            f"{table['end'].iat[row]!r} are not integer coordinates with start <= end; fix or remove that row."
+            f"{table['end'].iat[row]!r} are not integer coordinates with start <= end; fix or remove that "
+            "row."
         )
         raise InputError(msg)
     return start.to_numpy(np.int64) - first_row_offset, end.to_numpy(np.int64)
@@ -159,7 +162,13 @@ def _read_gtf(path: Path) -> pd.DataFrame:
     if (features == "gene").any():
         table = table[features == "gene"]
     elif features.isin(["transcript", "mrna", "exon"]).any():
-        kept = "transcript" if (features == "transcript").any() else "mrna" if (features == "mrna").any() else "exon"
+        kept = (
+            "transcript"
+            if (features == "transcript").any()
+            else "mrna"
+            if (features == "mrna").any()
+            else "exon"
+        )
         table = table[features == kept]
         log.info("annotation %s: no gene records; genes collapsed from %d %s records", path, len(table), kept)
     else:
@@ -169,7 +178,10 @@ def _read_gtf(path: Path) -> pd.DataFrame:
     gene_id = _attribute(attrs, "gene_id")
     gene_name = _attribute(attrs, "gene_name").fillna(_attribute(attrs, "Name")).fillna(gene_id)
     if gene_name.isna().all():
-        msg = f"annotation file {path}: no record carries gene_name or gene_id attributes; use a GTF with gene attributes."
+        msg = (
+            f"annotation file {path}: no record carries gene_name or gene_id attributes; use a GTF with gene "
+            "attributes."
+        )
         raise InputError(msg)
     records = pd.DataFrame(
         {
@@ -183,7 +195,10 @@ def _read_gtf(path: Path) -> pd.DataFrame:
     ).dropna(subset=["gene_name"])
     grouped = records.groupby(["gene_id", "chrom"], sort=False, observed=True)
     genes = grouped.agg(
-        start=("start", "min"), end=("end", "max"), strand=("strand", "first"), gene_name=("gene_name", "first")
+        start=("start", "min"),
+        end=("end", "max"),
+        strand=("strand", "first"),
+        gene_name=("gene_name", "first"),
     ).reset_index()
     return genes[GENE_COLUMNS]
 
