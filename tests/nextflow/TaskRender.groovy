@@ -288,10 +288,41 @@ Map render(Map request) {
             sections: sections.keySet() as List]
 }
 
+/**
+ * Call a function defined in a .nf file (request {function_file, call, args}); {"__file__": path} arguments
+ * become files. Only the file's top-level `def` functions are loaded, so they must not need Nextflow.
+ */
+Map callFunction(Map request) {
+    File source = new File(request.function_file)
+    def unit = new CompilationUnit(new CompilerConfiguration())
+    unit.addSource(source)
+    unit.compile(Phases.CONVERSION)
+    List lines = source.text.readLines()
+    String functions = unit.AST.modules[0].methods.collect { method ->
+        (method.lineNumber..method.lastLineNumber).collect { i -> lines[i - 1] }.join('\n')
+    }.join('\n\n')
+    def toValue
+    toValue = { value ->
+        if (value instanceof Map && value.containsKey('__file__')) {
+            return new File(value.__file__ as String)
+        }
+        if (value instanceof List) {
+            return value.collect { v -> toValue(v) }
+        }
+        if (value instanceof Map) {
+            return value.collectEntries { k, v -> [k, toValue(v)] }
+        }
+        return value
+    }
+    def binding = new Binding([__args: toValue(request.args ?: [])])
+    def result = new GroovyShell(binding).evaluate(functions + "\n\nreturn ${request.call}(*__args)")
+    return [result: result]
+}
+
 List requests = new JsonSlurper().parse(new File(args[0])) as List
 List results = requests.collect { request ->
     try {
-        return render(request as Map)
+        return request.function_file ? callFunction(request as Map) : render(request as Map)
     } catch (Exception err) {
         return [error: "${err.class.simpleName}: ${err.message}".toString()]
     }

@@ -16,13 +16,14 @@ process LATENT {
     task.ext.when == null || task.ext.when
 
     script:
+    // --modality takes the sample id: each training sample is its own domain of the model
     def args = task.ext.args ?: ''
     """
     crossomics_embed.py \\
         --model ${model} \\
         --input ${h5ad} \\
         --sample ${meta.id} \\
-        --modality ${meta.modality} \\
+        --modality ${meta.id} \\
         --outdir . \\
         ${args}
     """

@@ -14,6 +14,7 @@ process TRAIN {
     tuple val(meta), path("model")                      , emit: model
     tuple val(meta), path("integration/*.latent.h5ad")  , emit: latent
     tuple val(meta), path("integration/crossomics.h5mu"), emit: h5mu
+    tuple val(meta), path("metrics/*.json")            , emit: metrics, optional: true
     tuple val("${task.process}"), val('crossomics'), eval('python -c "import crossomics; print(crossomics.__version__)"'), emit: versions_crossomics, topic: versions
 
     when:
@@ -39,5 +40,7 @@ process TRAIN {
         touch "integration/\$(basename "\$h5ad" .h5ad).latent.h5ad"
     done
     touch integration/crossomics.h5mu
+    mkdir -p metrics
+    touch metrics/integration.json
     """
 }
