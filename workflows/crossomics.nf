@@ -11,6 +11,7 @@ include { INTEGRATE            } from '../subworkflows/local/integrate'
 include { DOWNSTREAM           } from '../subworkflows/local/downstream'
 include { MULTIQC              } from '../modules/local/multiqc'
 include { softwareVersionsYaml } from '../subworkflows/local/utils_nfcore_crossomics_pipeline'
+include { mergeJsonObjects     } from '../subworkflows/local/utils_nfcore_crossomics_pipeline'
 
 /*
 ~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~
@@ -73,6 +74,16 @@ workflow CROSSOMICS {
     )
 
     //
+    // metrics/anchors.json: one file for every modality pair, as `crossomics run` writes it
+    //
+    def ch_anchor_metrics = BUILD_PRIORS.out.anchor_metrics
+        .map { _meta, json -> json.text }
+        .toList()
+        .filter { texts -> texts }
+        .map { texts -> mergeJsonObjects(texts) }
+        .collectFile(storeDir: "${outdir}/metrics", name: 'anchors.json')
+
+    //
     // Collate software versions from the `versions` topic into pipeline_info/software_versions.yml
     //
     def ch_versions = channel.topic('versions')
@@ -90,7 +101,7 @@ workflow CROSSOMICS {
         MULTIQC(
             files(PREPARE_MODALITIES.out.qc_json).map { jsons -> [ [ id: 'crossomics' ], jsons ] },
             files(BUILD_PRIORS.out.anchors),
-            files(BUILD_PRIORS.out.anchor_metrics.mix(INTEGRATE.out.metrics)),
+            files(ch_anchor_metrics.mix(INTEGRATE.out.metrics)),
             INTEGRATE.out.model,
             files(INTEGRATE.out.h5mu),
             files(DOWNSTREAM.out.generation),

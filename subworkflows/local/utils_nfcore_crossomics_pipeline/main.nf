@@ -193,6 +193,16 @@ def pairMeta(meta_a, meta_b) {
 }
 
 //
+// One JSON object with the keys of every given JSON object text (MNN_ANCHORS writes one pair's metrics/anchors.json
+// per task; `crossomics run` keeps all pairs in one file, keyed '<a>__<b>')
+//
+def mergeJsonObjects(texts) {
+    def merged = new TreeMap()
+    texts.each { text -> merged.putAll(new groovy.json.JsonSlurper().parseText(text.toString()) as Map) }
+    return groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(merged)) + '\n'
+}
+
+//
 // software_versions.yml from the `versions` topic: one block per process, one line per tool
 //
 def softwareVersionsYaml(entries) {
