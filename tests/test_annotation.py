@@ -33,7 +33,11 @@ def test_real_gtf_and_bed_agree(shared_data):
     assert (merged["strand_gtf"] == merged["strand_bed"]).all()
     xkr4 = gtf.set_index("gene_name").loc["Xkr4"]
     assert (xkr4["chrom"], xkr4["start"], xkr4["end"], xkr4["strand"], xkr4["gene_id"]) == (
-        "chr1", 3214481, 3671498, "-", "497097",
+        "chr1",
+        3214481,
+        3671498,
+        "-",
+        "497097",
     )
 
 
@@ -43,7 +47,13 @@ def test_exon_records_collapse_to_genes(tmp_path):
         fh.write(GTF_EXONS)
     genes = read_annotation(path).set_index("gene_id")
     assert sorted(genes.index) == ["G1", "G2"]
-    assert tuple(genes.loc["G1", ["chrom", "start", "end", "strand", "gene_name"]]) == ("chr1", 100, 450, "+", "Alpha")
+    assert tuple(genes.loc["G1", ["chrom", "start", "end", "strand", "gene_name"]]) == (
+        "chr1",
+        100,
+        450,
+        "+",
+        "Alpha",
+    )
     # no gene_name: the gene id stands in
     assert tuple(genes.loc["G2", ["start", "end", "strand", "gene_name"]]) == (1000, 1100, "-", "G2")
 
@@ -53,7 +63,12 @@ def test_gff3_attributes(tmp_path):
     path.write_text("chr3\tsrc\tgene\t11\t20\t.\t.\t.\tID=gene:E1;Name=Beta;gene_id=E1\n")
     genes = read_annotation(path)
     assert genes.iloc[0].to_dict() == {
-        "chrom": "chr3", "start": 10, "end": 20, "strand": ".", "gene_name": "Beta", "gene_id": "E1",
+        "chrom": "chr3",
+        "start": 10,
+        "end": 20,
+        "strand": ".",
+        "gene_name": "Beta",
+        "gene_id": "E1",
     }
 
 

@@ -30,7 +30,7 @@ from ._linalg import Standardised, l2_rows, randomized_svd
 
 log = logging.getLogger("crossomics")
 
-SCORE_CHUNK = 20_000  # anchors scored at a time (bounds the memory of the neighbourhood products)
+SCORE_CHUNK = 10_000  # cells per block of the neighbourhood product (bounds its memory)
 
 
 def cca(
@@ -103,22 +103,16 @@ def find_anchors(
     a_to_b = knn(emb_b, emb_a, wide)
     b_to_a = knn(emb_a, emb_b, wide)
     cell_a, cell_b = _mutual(a_to_b[:, :k], b_to_a[:, :k], n_a, n_b)
-    own_nn_a = _adjacency(knn(own_a, own_a, k_score), n_a)
-    own_nn_b = _adjacency(knn(own_b, own_b, k_score), n_b)
-    cross_ab = _adjacency(a_to_b[:, :k_cross], n_b)
-    cross_ba = _adjacency(b_to_a[:, :k_cross], n_a)
-    size_a, size_b = own_nn_a.getnnz(axis=1), own_nn_b.getnnz(axis=1)
-    per_a = size_a * cross_ab.getnnz(axis=1).mean()  # cross edges leaving each own neighbourhood
-    per_b = size_b * cross_ba.getnnz(axis=1).mean()
-    score = np.zeros(len(cell_a))
-    for lo in range(0, len(cell_a), SCORE_CHUNK):
-        ia, ib = cell_a[lo : lo + SCORE_CHUNK], cell_b[lo : lo + SCORE_CHUNK]
-        into_b = np.asarray((own_nn_a[ia] @ cross_ab).multiply(own_nn_b[ib]).sum(axis=1)).ravel()
-        into_a = np.asarray((own_nn_b[ib] @ cross_ba).multiply(own_nn_a[ia]).sum(axis=1)).ravel()
-        score[lo : lo + SCORE_CHUNK] = 0.5 * (
-            _above_chance(into_b / per_a[ia], size_b[ib] / n_b)
-            + _above_chance(into_a / per_b[ib], size_a[ia] / n_a)
-        )
+    own_nn_a = knn(own_a, own_a, k_score)
+    own_nn_b = knn(own_b, own_b, k_score)
+    into_b = _links(own_nn_a, a_to_b[:, :k_cross], own_nn_b, cell_a, cell_b, n_b)
+    into_a = _links(own_nn_b, b_to_a[:, :k_cross], own_nn_a, cell_b, cell_a, n_a)
+    edges_a = own_nn_a.shape[1] * min(k_cross, a_to_b.shape[1])  # cross edges leaving a neighbourhood
+    edges_b = own_nn_b.shape[1] * min(k_cross, b_to_a.shape[1])
+    score = 0.5 * (
+        _above_chance(into_b / edges_a, own_nn_b.shape[1] / n_b)
+        + _above_chance(into_a / edges_b, own_nn_a.shape[1] / n_a)
+    )
     keep = score >= min_score
     anchors = pd.DataFrame({"cell_a": cell_a[keep], "cell_b": cell_b[keep], "score": score[keep]})
     anchors = anchors.sort_values(
@@ -132,6 +126,40 @@ def find_anchors(
         time.perf_counter() - started,
     )
     return anchors
+
+
+def _links(
+    own_nn: np.ndarray,
+    cross: np.ndarray,
+    other_nn: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    n_other: int,
+) -> np.ndarray:
+    """Per pair ``(rows[i], cols[i])``: cross edges from ``rows[i]``'s own neighbourhood into ``cols[i]``'s.
+
+    ``(own_nn @ cross)[r, y]`` counts the edges from ``r``'s neighbours to cell ``y``; summed over ``y`` in
+    ``other_nn[c]``. The product is built for blocks of rows and read at the pairs' positions by binary
+    search, so memory stays bounded for 100k-cell inputs.
+    """
+    n_rows = own_nn.shape[0]
+    cross_matrix = _adjacency(cross, n_other)
+    order = np.argsort(rows, kind="stable")
+    sorted_rows = rows[order]
+    links = np.zeros(len(rows))
+    for lo in range(0, n_rows, SCORE_CHUNK):
+        hi = min(lo + SCORE_CHUNK, n_rows)
+        pairs = order[np.searchsorted(sorted_rows, lo) : np.searchsorted(sorted_rows, hi)]
+        if len(pairs) == 0:
+            continue
+        block = (_adjacency(own_nn[lo:hi], n_rows) @ cross_matrix).tocsr()
+        block.sum_duplicates()  # canonical: sorted column indices per row
+        keys = np.repeat(np.arange(hi - lo, dtype=np.int64), np.diff(block.indptr)) * n_other + block.indices
+        query = np.repeat(rows[pairs] - lo, other_nn.shape[1]) * n_other + other_nn[cols[pairs]].ravel()
+        pos = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+        found = np.where(keys[pos] == query, block.data[pos], 0.0)
+        links[pairs] = found.reshape(len(pairs), other_nn.shape[1]).sum(axis=1)
+    return links
 
 
 def _above_chance(fraction: np.ndarray, chance: np.ndarray) -> np.ndarray:
