@@ -11,10 +11,12 @@ Parses every .nf file of the pipeline with reftrace (PyPI; Nextflow's own gramma
 
 Usage: python structure_check.py [PIPELINE_DIR]   (needs reftrace: run with .tools/checks-venv/bin/python)
 Prints one "path:line: message" per problem; exit status 1 when there is any.
+       python structure_check.py --json DIR...     one JSON object {DIR: [problems]} (for the tests)
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import sys
 from pathlib import Path
@@ -61,6 +63,17 @@ def resolve_include(source: Path, target: str) -> Path | None:
     return None
 
 
+_PARSED: dict[str, object] = {}  # file content -> reftrace result (copies of a pipeline share most files)
+
+
+def parse(path: Path):
+    """reftrace's parse of ``path`` (a Module or a ParseError), reused for files with the same content."""
+    key = hashlib.sha256(path.read_bytes()).hexdigest()
+    if key not in _PARSED:
+        _PARSED[key] = reftrace.Module.from_file(str(path))
+    return _PARSED[key]
+
+
 def check(root: Path) -> list[str]:
     root = root.resolve()
     problems: list[str] = []
@@ -73,7 +86,7 @@ def check(root: Path) -> list[str]:
 
     modules: dict[Path, reftrace.Module] = {}
     for path in nf_files(root):
-        parsed = reftrace.Module.from_file(str(path))
+        parsed = parse(path)
         if isinstance(parsed, reftrace.ParseError):
             problems.append(f"{rel(path)}:0: does not parse: {parsed.error}")
             continue
@@ -162,6 +175,11 @@ def check(root: Path) -> list[str]:
 
 
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["--json"]:
+        import json
+
+        print(json.dumps({root: check(Path(root)) for root in argv[1:]}))
+        return 0
     root = Path(argv[0]) if argv else Path.cwd()
     problems = check(root)
     for p in problems:
