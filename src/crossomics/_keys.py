@@ -14,6 +14,7 @@ class _Keys(NamedTuple):
     modality: str = "modality"
     synthetic: str = "synthetic"
     n_counts: str = "n_counts"
+    library: str = "library"  # counts over the decoded features (simulated cells)
     n_features: str = "n_features"
     pct_mito: str = "pct_mito"
     frac_promoter: str = "frac_promoter"
@@ -40,6 +41,9 @@ class _Keys(NamedTuple):
     crossomics: str = "crossomics"
     gene_activity: str = "crossomics_gene_activity"  # dict: annotation, window, peaks/genes matched
     gene_sets: str = "crossomics_gene_sets"  # dict: GMT files, sets used/skipped, scoring method
+    generate: str = "crossomics_generate"  # dict: model, source/target, features missing, version
+    simulate: str = "crossomics_simulate"  # dict: model, domain, cells per type, seed, version
+    augment: str = "crossomics_augment"  # dict: model, modality, min_cells, cells added per type
 
 
 KEYS = _Keys()
