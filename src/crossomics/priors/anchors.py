@@ -92,13 +92,22 @@ def _keys(names: pd.Index, case_insensitive: bool) -> pd.Series:
     return series[~series.index.duplicated()]
 
 
-def _by_name(xa, names_a, xb, names_b, case_insensitive):
+def _by_name(
+    xa: sp.csr_matrix, names_a: pd.Index, xb: sp.csr_matrix, names_b: pd.Index, case_insensitive: bool
+) -> tuple[sp.csr_matrix, sp.csr_matrix, pd.Index]:
     ka, kb = _keys(names_a, case_insensitive), _keys(names_b, case_insensitive)
     common = ka.index.intersection(kb.index, sort=False)
     return xa[:, ka[common].to_numpy()], xb[:, kb[common].to_numpy()], names_a[ka[common].to_numpy()]
 
 
-def _by_mapping(x_feat, names_feat, pairs, x_gene, names_gene, case_insensitive):
+def _by_mapping(
+    x_feat: sp.csr_matrix,
+    names_feat: pd.Index,
+    pairs: pd.DataFrame,
+    x_gene: sp.csr_matrix,
+    names_gene: pd.Index,
+    case_insensitive: bool,
+) -> tuple[sp.csr_matrix, sp.csr_matrix, pd.Index]:
     """Feature-side columns as they are; gene-side columns summed over each feature's genes."""
     genes = _keys(names_gene, case_insensitive)
     target = pairs["gene"].str.upper() if case_insensitive else pairs["gene"]

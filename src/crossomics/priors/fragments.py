@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -143,7 +143,7 @@ def fragment_gene_activity(
     return AnnData(X=x, obs=pd.DataFrame(index=cells), var=var, uns={KEYS.gene_activity: stats})
 
 
-def _chunks(path: Path, chunksize: int):
+def _chunks(path: Path, chunksize: int) -> Iterator[pd.DataFrame]:
     try:
         yield from pd.read_csv(
             path,

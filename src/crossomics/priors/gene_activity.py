@@ -143,6 +143,7 @@ def match_genes(
             "" if case_insensitive else "; try --case-insensitive if the letter case differs",
         )
     names = wanted[present]
+    log.info("%d of %d genes of %s found in %s", len(names), len(wanted), wanted_source, annotation)
     position = pd.Series(np.arange(len(names)), index=np.flatnonzero(present))
     columns = np.full(len(symbols), -1, dtype=np.int64)
     found = ~np.isnan(hit)
