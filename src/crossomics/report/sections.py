@@ -71,7 +71,7 @@ def samples_section(ctx: Context) -> list[Content]:
         cats = sorted({t for c in counts.values() for t in c})
         out.append(bargraph("crossomics_samples_cell_types", "Cell types per sample",
                             "Cells of each annotated type (obs `cell_type`) in each sample after QC.", counts,
-                            categories={c: {"name": c} for c in cats}, ylab="cells", cpswitch=True))
+                            categories={c: {"name": c} for c in cats}, ylab="cells", cpswitch=True, sort_samples=False))
     return out
 
 
@@ -109,7 +109,7 @@ def qc_section(ctx: Context) -> list[Content]:
             **{k: {"name": f"removed: {v}"} for k, v in _REMOVED.items()}}
     out = [bargraph("crossomics_qc_cells", "Cells kept and removed",
                     "Cells of each sample that passed QC, and how many each filter removed.", kept,
-                    categories=cats, ylab="cells", cpswitch=True)]
+                    categories=cats, ylab="cells", cpswitch=True, sort_samples=False)]
     per_cell = {s: inp.h5ad_obs(p) for s in qc if (p := inp.out_path(ctx.layout, "qc", f"{s}.qc.h5ad")).is_file()}
     for key, label in ((KEYS.n_counts, "Counts per cell"), (KEYS.n_features, "Features per cell"),
                        (KEYS.pct_mito, "Mitochondrial % per cell")):

@@ -122,7 +122,7 @@ def perturbation_section(ctx: Context) -> list[Content]:
         out.append(bargraph("crossomics_perturbation_ranking", "Perturbed genes ranked by effect",
                             f"The {len(top)} perturbed genes (of {len(summary):,}) with the largest `{score}` in "
                             "perturbation/summary.", {str(g): {score: float(v)} for g, v in zip(top[gene], top[score])},
-                            ylab=score))
+                            ylab=score, sort_samples=False))
         rows = {str(r[gene]): {c: r[c] for c in top.columns if c != gene} for _, r in top.iterrows()}
         out.append(table("crossomics_perturbation_summary", "Top perturbed genes", "The same genes with every "
                          "column of perturbation/summary.", rows, first_column="Gene"))

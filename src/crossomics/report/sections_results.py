@@ -18,7 +18,7 @@ INTEGRATION_METRICS = {
     "foscttm": ("FOSCTTM", "lower", "fraction of cells closer than the true match (paired cells; 0.5 is chance)"),
     "ari_leiden": ("ARI (Leiden)", "higher", "agreement of Leiden clusters of the joint space with cell types"),
     "nmi_leiden": ("NMI (Leiden)", "higher", "mutual information of Leiden clusters with cell types"),
-    "asw_celltype": ("ASW (cell type)", "higher", "silhouette width of cell types, rescaled to 0..1"),
+    "asw_celltype": ("ASW (cell type)", "higher", "silhouette width of cell types (rescaled to 0..1)"),
     "modality_mixing": ("Modality mixing", "higher", "how well modalities mix among neighbours (1 is ideal)"),
     "leiden_resolution": ("Leiden resolution", "", "resolution picked for ARI and NMI"),
 }
@@ -32,7 +32,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
             out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
     elif isinstance(obj, (list, tuple)):
         if len(obj) <= 20 and all(not isinstance(v, (dict, list, tuple)) for v in obj):
-            out[prefix] = ", ".join(str(v) for v in obj)
+            out[prefix] = "; ".join(str(v) for v in obj)
     else:
         out[prefix] = obj
     return out
@@ -96,7 +96,7 @@ def integration_section(ctx: Context) -> list[Content]:
         out.append(heatmap("crossomics_integration_label_transfer", "Label transfer",
                            "Accuracy of cell types predicted for the cells of one sample (column) from their "
                            "nearest neighbours in another sample (row) in the joint space.", matrix, names, names,
-                           xlab="predicted sample", ylab="reference sample", min=0, max=1, square=False))
+                           xlab="query sample (labels predicted)", ylab="reference sample", min=0, max=1, square=False))
     return out
 
 
@@ -142,7 +142,7 @@ def versions_section(ctx: Context) -> list[Content]:
     else:
         source = "the environment that built this report (no pipeline_info/software_versions.yml)"
         rows = {tool: {"Version": [v], "Used by": ["report"]} for tool, v in _environment().items()}
-    rows = {t: {k: ", ".join(dict.fromkeys(v)) for k, v in r.items()} for t, r in rows.items()}
+    rows = {t: {k: "; ".join(dict.fromkeys(v)) for k, v in r.items()} for t, r in rows.items()}
     out = [table("crossomics_versions_software", "Software versions", f"From {source}.", rows, first_column="Tool")]
     params = {}
     for name, doc in (("pipeline", inp.read_json(inp.out_path(ctx.layout, "pipeline_info", "params.json"))),
