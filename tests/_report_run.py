@@ -37,20 +37,39 @@ def write_run(outdir: Path, *, downstream: bool = True, seed: int = 0) -> tuple[
     for s, mod in SAMPLES.items():
         types = rng.integers(0, len(CELL_TYPES), N_CELLS)
         x = _counts(rng, len(_features(mod)), types)
-        obs = pd.DataFrame({"cell_type": CELL_TYPES[types], "n_counts": np.asarray(x.sum(1)).ravel(),
-                            "n_features": np.asarray((x > 0).sum(1)).ravel()},
-                           index=[f"{s}-c{i}" for i in range(N_CELLS)])
+        obs = pd.DataFrame(
+            {
+                "cell_type": CELL_TYPES[types],
+                "n_counts": np.asarray(x.sum(1)).ravel(),
+                "n_features": np.asarray((x > 0).sum(1)).ravel(),
+            },
+            index=[f"{s}-c{i}" for i in range(N_CELLS)],
+        )
         if mod == "rna":
             obs["pct_mito"] = rng.uniform(0, 10, N_CELLS)
         a = ad.AnnData(x, obs=obs, var=pd.DataFrame(index=_features(mod)))
         write_h5ad(a, outdir / "data" / f"{s}.h5ad")
         write_h5ad(a, layout.qc_h5ad(s))
         sheet.append(f"{s},{mod},{s}.h5ad,b1,ctrl")
-        write_json({"sample": s, "modality": mod, "cells_in": N_CELLS + 10, "cells_out": N_CELLS,
-                    "features_in": a.n_vars, "features_out": a.n_vars, "threshold_min_counts": 5,
-                    "threshold_min_features": 3, "threshold_max_pct_mito": 20.0 if mod == "rna" else None,
-                    "removed_min_counts": 7, "removed_min_features": 3, "removed_max_pct_mito": 0,
-                    "median_n_counts_before": 40.0, "median_n_counts_after": 42.0}, layout.qc_json(s))
+        write_json(
+            {
+                "sample": s,
+                "modality": mod,
+                "cells_in": N_CELLS + 10,
+                "cells_out": N_CELLS,
+                "features_in": a.n_vars,
+                "features_out": a.n_vars,
+                "threshold_min_counts": 5,
+                "threshold_min_features": 3,
+                "threshold_max_pct_mito": 20.0 if mod == "rna" else None,
+                "removed_min_counts": 7,
+                "removed_min_features": 3,
+                "removed_max_pct_mito": 0,
+                "median_n_counts_before": 40.0,
+                "median_n_counts_after": 42.0,
+            },
+            layout.qc_json(s),
+        )
         lat = ad.AnnData(obs=obs.assign(modality=mod, sample=s))
         lat.obsm["X_crossomics"] = rng.normal(size=(N_CELLS, 8)).astype(np.float32)
         lat.obsm["X_umap"] = rng.normal(size=(N_CELLS, 2)).astype(np.float32) + types[:, None] * 4
@@ -65,18 +84,47 @@ def write_run(outdir: Path, *, downstream: bool = True, seed: int = 0) -> tuple[
 
 def _write_priors(layout: Layout, rng: np.random.Generator) -> None:
     ga = ad.AnnData(sp.csr_matrix((N_CELLS, 30), dtype=np.float32))
-    ga.uns["crossomics_gene_activity"] = {"n_genes": 30, "n_genes_requested": 30, "n_genes_with_peak": 27,
-                                          "n_peaks": 40, "n_peaks_matched": 33, "weighting": "uniform"}
+    ga.uns["crossomics_gene_activity"] = {
+        "n_genes": 30,
+        "n_genes_requested": 30,
+        "n_genes_with_peak": 27,
+        "n_peaks": 40,
+        "n_peaks_matched": 33,
+        "weighting": "uniform",
+    }
     write_h5ad(ga, layout.gene_activity("atac_a"))
     gs = ad.AnnData(np.zeros((N_CELLS, 4), np.float32))
-    gs.uns["crossomics_gene_sets"] = {"n_sets_read": 6, "n_sets_used": 4, "n_sets_skipped_too_few_genes": 2,
-                                      "n_sets_skipped_too_many_genes": 0}
+    gs.uns["crossomics_gene_sets"] = {
+        "n_sets_read": 6,
+        "n_sets_used": 4,
+        "n_sets_skipped_too_few_genes": 2,
+        "n_sets_skipped_too_many_genes": 0,
+    }
     write_h5ad(gs, layout.gene_sets("rna_a"))
     cells = [f"rna_a-c{i}" for i in range(50)]
-    write_tsv(pd.DataFrame({"cell_a": cells, "cell_b": [c.replace("rna_a", "atac_a") for c in cells],
-                            "score": rng.uniform(0.1, 1, 50)}), layout.anchors("rna_a", "atac_a"))
-    write_json({"rna_a__atac_a": {"n_anchors": 50, "n_cells_a": 50, "n_cells_b": 50, "precision": 0.92,
-                                  "cell_types_covered": 1.0, "n_cell_types": 3}}, layout.metrics("anchors"))
+    write_tsv(
+        pd.DataFrame(
+            {
+                "cell_a": cells,
+                "cell_b": [c.replace("rna_a", "atac_a") for c in cells],
+                "score": rng.uniform(0.1, 1, 50),
+            }
+        ),
+        layout.anchors("rna_a", "atac_a"),
+    )
+    write_json(
+        {
+            "rna_a__atac_a": {
+                "n_anchors": 50,
+                "n_cells_a": 50,
+                "n_cells_b": 50,
+                "precision": 0.92,
+                "cell_types_covered": 1.0,
+                "n_cell_types": 3,
+            }
+        },
+        layout.metrics("anchors"),
+    )
 
 
 def _write_model(layout: Layout) -> None:
@@ -96,11 +144,25 @@ def _write_model(layout: Layout) -> None:
                     row[f"{split}_anchor"] = 0.4 / e
             rows.append(row)
     write_text(pd.DataFrame(rows).to_csv(index=False), layout.model_dir() / "history.csv")
-    write_json({"crossomics_version": "0.1.0", "arch": {"n_latent": 8}, "train_config": {"lr": 0.002, "weight_decay": 1e-5},
-                "loss_weights": {"kl": 1.0}, "domains": [{"name": s, "modality": m} for s, m in SAMPLES.items()]},
-               layout.model_dir() / "model.json")
-    metrics = {"n_cells": dict.fromkeys(SAMPLES, N_CELLS), "foscttm__rna_a__atac_a": 0.12, "ari_leiden": 0.61,
-               "nmi_leiden": 0.66, "asw_celltype": 0.58, "modality_mixing": 0.74, "leiden_resolution": 0.8}
+    write_json(
+        {
+            "crossomics_version": "0.1.0",
+            "arch": {"n_latent": 8},
+            "train_config": {"lr": 0.002, "weight_decay": 1e-5},
+            "loss_weights": {"kl": 1.0},
+            "domains": [{"name": s, "modality": m} for s, m in SAMPLES.items()],
+        },
+        layout.model_dir() / "model.json",
+    )
+    metrics = {
+        "n_cells": dict.fromkeys(SAMPLES, N_CELLS),
+        "foscttm__rna_a__atac_a": 0.12,
+        "ari_leiden": 0.61,
+        "nmi_leiden": 0.66,
+        "asw_celltype": 0.58,
+        "modality_mixing": 0.74,
+        "leiden_resolution": 0.8,
+    }
     for a in SAMPLES:
         for b in SAMPLES:
             if a != b:
@@ -112,20 +174,44 @@ def _write_downstream(layout: Layout, rng: np.random.Generator) -> None:
     gen = ad.AnnData(np.ones((N_CELLS, 40), np.float32))
     gen.uns["crossomics_generate"] = {"source": "rna_a", "target": "atac_a", "model": "model"}
     write_h5ad(gen, layout.dir("generation") / "rna_a_to_atac_a.h5ad")
-    write_json({"atac_a_to_rna_a": {"gene_r": 0.21, "cell_r": 0.58, "marker_overlap": {"B": 0.4, "T": 0.5}},
-                "classifier_auc": 0.66}, layout.metrics("generation"))
+    write_json(
+        {
+            "atac_a_to_rna_a": {"gene_r": 0.21, "cell_r": 0.58, "marker_overlap": {"B": 0.4, "T": 0.5}},
+            "classifier_auc": 0.66,
+        },
+        layout.metrics("generation"),
+    )
     real = ad.read_h5ad(layout.qc_h5ad("rna_a"))
     write_h5ad(real.copy(), layout.dir("simulation") / "rna.h5ad")  # a perfect simulation: r = 1
     adt = ad.read_h5ad(layout.qc_h5ad("adt_b"))
     adt.X = sp.csr_matrix(rng.poisson(3.0, adt.shape).astype(np.float32))
     write_h5ad(adt, layout.dir("simulation") / "adt.h5ad")
     genes = [f"G{i}" for i in range(30)]
-    write_tsv(pd.DataFrame({"gene": genes, "score": np.linspace(-1, 2, 30), "latent_shift": np.linspace(0, 1, 30),
-                            "top_cell_type": "B"}), layout.dir("perturbation") / "summary.tsv")
-    effects = pd.DataFrame([(g, t, f"{t}:{k}", 0.1 * k, 0.2 * k, rng.normal() + (5 if k == 3 else 0))
-                            for g in genes[:5] for t in ("rna", "atac") for k in range(12)],
-                           columns=["gene", "target_modality", "feature", "delta", "lfc", "score"])
+    write_tsv(
+        pd.DataFrame(
+            {
+                "gene": genes,
+                "score": np.linspace(-1, 2, 30),
+                "latent_shift": np.linspace(0, 1, 30),
+                "top_cell_type": "B",
+            }
+        ),
+        layout.dir("perturbation") / "summary.tsv",
+    )
+    effects = pd.DataFrame(
+        [
+            (g, t, f"{t}:{k}", 0.1 * k, 0.2 * k, rng.normal() + (5 if k == 3 else 0))
+            for g in genes[:5]
+            for t in ("rna", "atac")
+            for k in range(12)
+        ],
+        columns=["gene", "target_modality", "feature", "delta", "lfc", "score"],
+    )
     write_tsv(effects, layout.dir("perturbation") / "effects.tsv")
     write_json({"driver_target_auroc": 0.91}, layout.metrics("perturbation"))
-    write_text(yaml.safe_dump({"CROSSOMICS_RUN": {"crossomics": "0.1.0", "python": "3.11.7"}}), layout.versions())
-    write_json({"params": {"input": "samplesheet.csv", "seed": 0}, "stage_seconds": {"train": 1.5}}, layout.params())
+    write_text(
+        yaml.safe_dump({"CROSSOMICS_RUN": {"crossomics": "0.1.0", "python": "3.11.7"}}), layout.versions()
+    )
+    write_json(
+        {"params": {"input": "samplesheet.csv", "seed": 0}, "stage_seconds": {"train": 1.5}}, layout.params()
+    )

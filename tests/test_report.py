@@ -1,4 +1,4 @@
-"""The MultiQC report: section contents from a run's outputs, left-out sections, the CLI and MultiQC itself."""
+"""The MultiQC report: sections from a run's outputs, left-out sections, the CLI and MultiQC itself."""
 
 from __future__ import annotations
 
@@ -45,8 +45,15 @@ def test_every_section_is_built_from_a_complete_run(full_run) -> None:
 def test_sections_show_the_stage_outputs(full_run) -> None:
     _, _, c, _ = full_run
     assert c["crossomics_samples_table"]["data"]["rna_a"] == {
-        "Modality": "rna", "Batch": "b1", "Condition": "ctrl", "File": "rna_a.h5ad", "Cells in": 100,
-        "Cells after QC": 90, "Features after QC": 30, "Cells in joint space": 90}
+        "Modality": "rna",
+        "Batch": "b1",
+        "Condition": "ctrl",
+        "File": "rna_a.h5ad",
+        "Cells in": 100,
+        "Cells after QC": 90,
+        "Features after QC": 30,
+        "Cells in joint space": 90,
+    }
     assert c["crossomics_qc_cells"]["data"]["atac_a"]["kept"] == 90
     assert c["crossomics_qc_cells"]["data"]["atac_a"]["removed_min_counts"] == 7
     assert len(c["crossomics_qc_n_counts"]["data"]["rna_a"]) == N_CELLS
@@ -54,7 +61,9 @@ def test_sections_show_the_stage_outputs(full_run) -> None:
     assert c["crossomics_priors_gene_sets"]["data"]["rna_a"]["skipped: too few genes"] == 2
     assert c["crossomics_priors_anchor_table"]["data"]["rna_a ↔ atac_a"]["Precision (same cell type)"] == 0.92
     metrics = c["crossomics_integration_metrics"]["data"]
-    assert metrics["FOSCTTM rna_a ↔ atac_a"]["Value"] == 0.12 and metrics["ARI (Leiden)"]["Better"] == "higher"
+    assert (
+        metrics["FOSCTTM rna_a ↔ atac_a"]["Value"] == 0.12 and metrics["ARI (Leiden)"]["Better"] == "higher"
+    )
     heat = c["crossomics_integration_label_transfer"]
     names = heat["ycats"]
     assert heat["data"][names.index("rna_a")][names.index("atac_a")] == 0.9
@@ -71,9 +80,9 @@ def test_training_curves_cover_both_stages_per_term(full_run) -> None:
     plot = c["crossomics_training_losses"]
     labels = [d["name"] for d in plot["pconfig"]["data_labels"]]
     assert labels == ["total", "nll", "kl", "cycle", "anchor", "discriminator", "learning rate"]
-    total = dict(zip(labels, plot["data"]))["total"]
+    total = dict(zip(labels, plot["data"], strict=True))["total"]
     assert [x for x, _ in total["train"]] == [1, 2, 3, 4, 5, 6]
-    cycle = dict(zip(labels, plot["data"]))["cycle"]
+    cycle = dict(zip(labels, plot["data"], strict=True))["cycle"]
     assert set(cycle) == {f"{split} {s}" for split in ("train", "val") for s in SAMPLES}
     assert [x for x, _ in cycle["val atac_a"]] == [4, 5, 6]  # stage 2 only
     assert [line["value"] for line in plot["pconfig"]["x_lines"]] == [3.5]
@@ -119,7 +128,9 @@ def test_unreadable_inputs_and_stale_files(tmp_path) -> None:
     folder, notes = build_inputs(layout)
     assert not any(p.name.startswith("crossomics_perturbation") for p in folder.iterdir())
     assert any(n.startswith("Perturbation:") for n in notes)
-    assert [n.split(" (")[0] for n in notes if "could not be read" in n] == ["Integration: its inputs could not be read"]
+    assert [n.split(" (")[0] for n in notes if "could not be read" in n] == [
+        "Integration: its inputs could not be read"
+    ]
     assert _contents(folder)["crossomics_samples_table"]["data"]["rna_a"]["Cells in joint space"] == N_CELLS
 
 
@@ -140,8 +151,12 @@ def test_joint_space_from_the_mudata_alone(tmp_path) -> None:
 def test_config_lists_the_sections_in_order_and_is_valid() -> None:
     config = yaml.safe_load(DEFAULT_CONFIG.read_text())
     assert config["custom_content"]["order"] == [s.id for s, _, _ in registry()]
-    check = subprocess.run([sys.executable, "-m", "multiqc", "--check-config", str(DEFAULT_CONFIG)],
-                           capture_output=True, text=True, check=False)
+    check = subprocess.run(
+        [sys.executable, "-m", "multiqc", "--check-config", str(DEFAULT_CONFIG)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
 
@@ -182,4 +197,7 @@ def test_failed_multiqc_keeps_the_previous_report(tmp_path, monkeypatch) -> None
 def test_bin_wrapper_is_the_four_line_entry_point() -> None:
     script = REPO / "bin" / "crossomics_report.py"
     assert script.stat().st_mode & 0o111
-    assert script.read_text().splitlines()[2:] == ["from crossomics.cli import run_step", 'run_step("report")']
+    assert script.read_text().splitlines()[2:] == [
+        "from crossomics.cli import run_step",
+        'run_step("report")',
+    ]

@@ -22,22 +22,35 @@ from crossomics.report import run_report
 from crossomics.report.sections import registry
 
 CHROMIUM = Path("/usr/bin/chromium")
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--remote-debugging-port=0")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--remote-debugging-port=0",
+)
 WIDTH, HEIGHT = 1400, 1000
 TIMEOUT = 60.0
 
-#: per visible plot: id, rendered (plotly ran), size, and how many data marks it drew; per image and table: size
+#: per visible plot: id, rendered (plotly ran), size and how many data marks it drew; images and tables: size
 STATUS_JS = """(() => {
-  const box = el => { const r = el.getBoundingClientRect(); return [Math.round(r.width), Math.round(r.height)]; };
-  const plots = [...document.querySelectorAll('.mqc-section .hc-plot')].filter(p => p.offsetParent !== null)
-    .map(p => ({id: p.id, rendered: p.classList.contains('js-plotly-plot') && !p.classList.contains('not_rendered'),
-                size: box(p), svgs: p.querySelectorAll('svg.main-svg').length,
-                marks: p.querySelectorAll('.trace path, .trace .point, .hm image, .heatmaplayer image').length}));
-  const images = [...document.querySelectorAll('.mqc-custom-content-image img')]
-    .map(i => ({alt: i.alt, complete: i.complete, natural: [i.naturalWidth, i.naturalHeight], size: box(i)}));
-  const tables = [...document.querySelectorAll('.mqc-section table.mqc_table')].filter(t => t.offsetParent !== null)
-    .map(t => ({id: t.id, rows: t.querySelectorAll('tbody tr').length, size: box(t)}));
+  const box = el => {
+    const r = el.getBoundingClientRect();
+    return [Math.round(r.width), Math.round(r.height)];
+  };
+  const visible = sel => [...document.querySelectorAll(sel)].filter(el => el.offsetParent !== null);
+  const marks = '.trace path, .trace .point, .hm image, .heatmaplayer image';
+  const plots = visible('.mqc-section .hc-plot').map(p => ({
+    id: p.id, size: box(p), svgs: p.querySelectorAll('svg.main-svg').length,
+    rendered: p.classList.contains('js-plotly-plot') && !p.classList.contains('not_rendered'),
+    marks: p.querySelectorAll(marks).length}));
+  const images = [...document.querySelectorAll('.mqc-custom-content-image img')].map(i => ({
+    alt: i.alt, complete: i.complete, natural: [i.naturalWidth, i.naturalHeight], size: box(i)}));
+  const tables = visible('.mqc-section table.mqc_table').map(t => ({
+    id: t.id, rows: t.querySelectorAll('tbody tr').length, size: box(t)}));
   const sections = Object.fromEntries(IDS.map(id => [id, !!document.getElementById(id)]));
   return JSON.stringify({ready: document.readyState, plots, images, tables, sections});
 })()"""
@@ -51,8 +64,11 @@ class Chromium:
 
         profile.mkdir(parents=True, exist_ok=True)
         (profile / "DevToolsActivePort").unlink(missing_ok=True)
-        self.proc = subprocess.Popen([str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + TIMEOUT
         while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -62,7 +78,9 @@ class Chromium:
         port = port_file.read_text().split()[0]
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
             page = next(t for t in json.load(resp) if t["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], suppress_origin=True, timeout=TIMEOUT)
+        self.ws = websocket.create_connection(
+            page["webSocketDebuggerUrl"], suppress_origin=True, timeout=TIMEOUT
+        )
         self.events: list[dict[str, Any]] = []
         self._id = 0
         for domain in ("Runtime", "Log", "Page"):
@@ -76,7 +94,8 @@ class Chromium:
             msg = json.loads(self.ws.recv())
             if msg.get("id") == self._id:
                 if "error" in msg:
-                    raise RuntimeError(f"{method}: {msg['error']}")
+                    err = f"{method}: {msg['error']}"
+                    raise RuntimeError(err)
                 return msg["result"]
             self.events.append(msg)
 
@@ -87,7 +106,13 @@ class Chromium:
         return result["result"].get("value")
 
     def open(self, url: str) -> None:
-        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=HEIGHT, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=HEIGHT,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         self.call("Page.navigate", url=url)
         deadline = time.monotonic() + TIMEOUT
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
@@ -100,7 +125,9 @@ class Chromium:
         for e in self.events:
             p = e.get("params", {})
             if e.get("method") == "Runtime.consoleAPICalled" and p.get("type") in ("error", "assert"):
-                out.append("console: " + " ".join(str(a.get("value", a.get("description"))) for a in p["args"]))
+                out.append(
+                    "console: " + " ".join(str(a.get("value", a.get("description"))) for a in p["args"])
+                )
             elif e.get("method") == "Runtime.exceptionThrown":
                 d = p["exceptionDetails"]
                 out.append(f"exception: {d.get('exception', {}).get('description') or d.get('text')}")
@@ -112,7 +139,13 @@ class Chromium:
         """Resize the viewport to the whole page, capture it as PNG; returns (width, height)."""
         size = self.call("Page.getLayoutMetrics")["cssContentSize"]
         height = int(size["height"]) + 1
-        self.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=height, deviceScaleFactor=1, mobile=False)
+        self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=WIDTH,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         time.sleep(1.0)  # the layout settles (the side bar's transition) before the capture
         shot = self.call("Page.captureScreenshot", format="png")
         path.write_bytes(base64.b64decode(shot["data"]))
@@ -143,7 +176,9 @@ def wait_for_plots(browser: Chromium, ids: list[str]) -> dict[str, Any]:
 
 def test_report_renders_in_chromium(tmp_path) -> None:
     if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`; make test does)")
+        pytest.fail(
+            f"{CHROMIUM} not found: install Debian's chromium (`apt-get install chromium`; make test does)"
+        )
     layout, sheet = write_run(tmp_path / "run")
     report = run_report(layout, samplesheet=sheet)
     anchors = [s.id for s, _, _ in registry()]
@@ -164,11 +199,19 @@ def test_report_renders_in_chromium(tmp_path) -> None:
     missing = [a for a, present in status["sections"].items() if not present]
     assert missing == [], f"sections missing from the page: {missing}"
     plot_ids = {p["id"] for p in status["plots"]}
-    for c in ("crossomics_qc_cells", "crossomics_qc_n_counts", "crossomics_training_losses",
-              "crossomics_integration_label_transfer", "crossomics_simulation_mean_var", "crossomics_perturbation_ranking"):
+    for c in (
+        "crossomics_qc_cells",
+        "crossomics_qc_n_counts",
+        "crossomics_training_losses",
+        "crossomics_integration_label_transfer",
+        "crossomics_simulation_mean_var",
+        "crossomics_perturbation_ranking",
+    ):
         assert f"{c}_plot" in plot_ids, f"{c}: no plot on the page"
     for p in status["plots"]:
-        assert p["rendered"] and p["svgs"] and p["marks"] > 0 and min(p["size"]) > 100, f"plot did not render: {p}"
+        assert p["rendered"] and p["svgs"] and p["marks"] > 0 and min(p["size"]) > 100, (
+            f"plot did not render: {p}"
+        )
     assert len(status["images"]) == 2
     for i in status["images"]:
         assert i["complete"] and min(i["natural"]) > 100 and min(i["size"]) > 100, f"image not shown: {i}"

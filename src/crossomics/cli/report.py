@@ -15,11 +15,16 @@ from ._options import outdir_option, seed_option
 @cli.command("report")
 @outdir_option
 @click.option(
-    "--input", "input_", type=click.Path(dir_okay=False, exists=True), default=None,
+    "--input",
+    "input_",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
     help="The run's samplesheet (optional: adds batches, conditions and files to the samples table).",
 )
 @click.option(
-    "--multiqc-config", type=click.Path(dir_okay=False, exists=True), default=None,
+    "--multiqc-config",
+    type=click.Path(dir_okay=False, exists=True),
+    default=None,
     help="MultiQC settings [default: the repository's assets/multiqc_config.yml].",
 )
 @seed_option

@@ -1,9 +1,9 @@
 """MultiQC custom-content files: one JSON file per report subsection, grouped under a parent section.
 
-MultiQC reads ``*_mqc.json`` files that carry their own configuration (``id``, ``parent_id``, ``section_name``,
-``plot_type``, ``pconfig``, ``data``); every file with the same ``parent_id`` becomes a subsection of one
-report section. Only native plot types are used (table, bargraph, linegraph, box, scatter, heatmap); images are
-embedded as ``plot_type: image`` blocks of base64 PNGs.
+MultiQC reads ``*_mqc.json`` files that carry their own settings (``id``, ``parent_id``,
+``section_name``, ``plot_type``, ``pconfig``, ``data``); every file with the same ``parent_id`` becomes a
+subsection of one report section. Only native plot types are used (table, bargraph, linegraph, box,
+scatter, heatmap); images are embedded as ``plot_type: image`` blocks of base64 PNGs.
 """
 
 from __future__ import annotations
@@ -82,9 +82,16 @@ def clean(obj: Any) -> Any:
     return obj
 
 
-def table(id: str, name: str, description: str, rows: dict[str, dict[str, Any]], *,
-          headers: dict[str, dict[str, Any]] | None = None, first_column: str = "Name") -> Content:
-    """A MultiQC table: one row per key of ``rows``; ``headers`` maps column keys to MultiQC header settings."""
+def table(
+    id: str,
+    name: str,
+    description: str,
+    rows: dict[str, dict[str, Any]],
+    *,
+    headers: dict[str, dict[str, Any]] | None = None,
+    first_column: str = "Name",
+) -> Content:
+    """A MultiQC table, one row per key of ``rows``; ``headers`` maps columns to MultiQC header settings."""
     columns = list(dict.fromkeys(k for row in rows.values() for k in row))
     heads = {c: {"title": c, **(headers or {}).get(c, {})} for c in columns}
     for c in columns:
@@ -99,16 +106,29 @@ def table(id: str, name: str, description: str, rows: dict[str, dict[str, Any]],
     return Content(id, name, description, "table", rows, pconfig, {"headers": heads})
 
 
-def bargraph(id: str, name: str, description: str, data: dict[str, dict[str, float]], *,
-             categories: dict[str, dict[str, Any]] | None = None, **pconfig: Any) -> Content:
-    """A (stacked) bar graph: ``data[bar][category] = value``; ``categories`` sets names, colours and order."""
+def bargraph(
+    id: str,
+    name: str,
+    description: str,
+    data: dict[str, dict[str, float]],
+    *,
+    categories: dict[str, dict[str, Any]] | None = None,
+    **pconfig: Any,
+) -> Content:
+    """A (stacked) bar graph of ``data[bar][category] = value``; ``categories`` sets names and colours."""
     extra = {"categories": categories} if categories else {}
     return Content(id, name, description, "bargraph", data, {"cpswitch": False, **pconfig}, extra)
 
 
-def linegraph(id: str, name: str, description: str, datasets: list[dict[str, dict[float, float]]],
-              labels: list[dict[str, Any]] | None = None, **pconfig: Any) -> Content:
-    """Line graphs: ``datasets[i][series] = {x: y}``; several datasets get switch buttons named by ``labels``."""
+def linegraph(
+    id: str,
+    name: str,
+    description: str,
+    datasets: list[dict[str, dict[float, float]]],
+    labels: list[dict[str, Any]] | None = None,
+    **pconfig: Any,
+) -> Content:
+    """Line graphs of ``datasets[i][series] = {x: y}``; several datasets get buttons named by ``labels``."""
     data = [{s: [[x, y] for x, y in pts.items()] for s, pts in ds.items()} for ds in datasets]
     if labels:
         pconfig["data_labels"] = labels
@@ -120,16 +140,29 @@ def box(id: str, name: str, description: str, data: dict[str, list[float]], **pc
     return Content(id, name, description, "box", data, pconfig)
 
 
-def scatter(id: str, name: str, description: str, datasets: list[dict[str, list[dict[str, Any]]]],
-            labels: list[dict[str, Any]] | None = None, **pconfig: Any) -> Content:
+def scatter(
+    id: str,
+    name: str,
+    description: str,
+    datasets: list[dict[str, list[dict[str, Any]]]],
+    labels: list[dict[str, Any]] | None = None,
+    **pconfig: Any,
+) -> Content:
     """Scatter plots: ``datasets[i][series] = [{"x", "y", "name", "color"}, ...]``."""
     if labels:
         pconfig["data_labels"] = labels
     return Content(id, name, description, "scatter", datasets if len(datasets) > 1 else datasets[0], pconfig)
 
 
-def heatmap(id: str, name: str, description: str, matrix: list[list[float | None]], xcats: list[str],
-            ycats: list[str], **pconfig: Any) -> Content:
+def heatmap(
+    id: str,
+    name: str,
+    description: str,
+    matrix: list[list[float | None]],
+    xcats: list[str],
+    ycats: list[str],
+    **pconfig: Any,
+) -> Content:
     """A heatmap of ``matrix`` (rows ``ycats``, columns ``xcats``)."""
     return Content(id, name, description, "heatmap", matrix, pconfig, {"xcats": xcats, "ycats": ycats})
 
@@ -140,7 +173,7 @@ def images(id: str, name: str, description: str, pngs: list[tuple[Path, str]]) -
     for path, caption in pngs:
         b64 = base64.b64encode(Path(path).read_bytes()).decode("ascii")
         cells.append(
-            f'<figure class="crossomics-figure" style="display:inline-block;margin:0 1em 1em 0;max-width:48%">'
+            '<figure class="crossomics-figure" style="display:inline-block;margin:0 1em 1em 0;max-width:48%">'
             f'<img src="data:image/png;base64,{b64}" alt="{caption}" style="max-width:100%"/>'
             f"<figcaption>{caption}</figcaption></figure>"
         )

@@ -76,6 +76,7 @@ def h5ad_shape(path: Path) -> tuple[int, int]:
     import h5py
 
     with h5py.File(path, "r") as f:
+
         def n(group: str) -> int:
             g = f[group]
             index = g.attrs.get("_index", "_index")
@@ -96,8 +97,8 @@ def spread(values: np.ndarray, max_points: int = MAX_BOX_POINTS) -> list[float]:
 def latents(layout: Layout) -> dict[str, pd.DataFrame]:
     """Per sample: obs with the 2-D coordinates (``x``, ``y``) of the joint space and the basis used.
 
-    Reads ``integration/<sample>.latent.h5ad`` when present, else the modalities of ``integration/crossomics.h5mu``
-    (the Nextflow report task receives only the latter). UMAP from ``obsm["X_umap"]``; without it, the first two
+    Reads ``integration/<sample>.latent.h5ad`` when present, else the modalities of
+    ``integration/crossomics.h5mu``. UMAP from ``obsm["X_umap"]``; without it, the first two
     principal components of ``obsm["X_crossomics"]``.
     """
     import anndata as ad

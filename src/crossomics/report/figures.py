@@ -13,8 +13,9 @@ from ..io.write import atomic_path
 MAX_CELLS = 50_000
 
 
-def embedding_png(cells: pd.DataFrame, color_by: str, path: Path, *, title: str, seed: int = 0,
-                  max_cells: int = MAX_CELLS) -> Path:
+def embedding_png(
+    cells: pd.DataFrame, color_by: str, path: Path, *, title: str, seed: int = 0, max_cells: int = MAX_CELLS
+) -> Path:
     """Scatter ``cells.x`` vs ``cells.y`` coloured by ``cells[color_by]``, written atomically to ``path``.
 
     Parameters

@@ -30,9 +30,14 @@ DEFAULT_CONFIG = Path(__file__).resolve().parents[3] / "assets" / "multiqc_confi
 SECTION_ERRORS = (OSError, KeyError, ValueError, TypeError, IndexError)
 
 
-def build_inputs(layout: Layout, *, samplesheet: str | os.PathLike | None = None, seed: int = 0,
-                 config: str | os.PathLike | None = None) -> tuple[Path, list[str]]:
-    """Write every section's custom-content files and the run's MultiQC settings to ``DIR/multiqc/mqc_inputs``.
+def build_inputs(
+    layout: Layout,
+    *,
+    samplesheet: str | os.PathLike | None = None,
+    seed: int = 0,
+    config: str | os.PathLike | None = None,
+) -> tuple[Path, list[str]]:
+    """Write every section's custom-content files and this run's MultiQC settings to DIR/multiqc/mqc_inputs.
 
     Parameters
     ----------
@@ -52,7 +57,9 @@ def build_inputs(layout: Layout, *, samplesheet: str | os.PathLike | None = None
     The inputs folder, and one note per section left out (``"<title>: <reason>"``).
     """
     folder = layout.dir("multiqc") / INPUTS_DIR
-    shutil.rmtree(folder, ignore_errors=True)  # a section whose inputs are gone must not survive from a past run
+    shutil.rmtree(
+        folder, ignore_errors=True
+    )  # a section whose inputs are gone must not survive from a past run
     (folder / "figures").mkdir(parents=True)
     ctx = Context(layout, _rows(layout, samplesheet), folder / "figures", seed)
     notes, anchors = [], []
@@ -69,11 +76,18 @@ def build_inputs(layout: Layout, *, samplesheet: str | os.PathLike | None = None
             notes.append(f"{section.title}: {missing}")
     settings: dict = {"report_section_order": {a: {"order": i} for i, a in enumerate(anchors)}}
     if notes:
-        settings["report_comment"] = "Left out of this report (no outputs for them in this run): " + "; ".join(notes) + "."
+        settings["report_comment"] = (
+            "Left out of this report (no outputs for them in this run): " + "; ".join(notes) + "."
+        )
     if config is None or not Path(config).is_file():
         sections = [s.id for s, _, _ in registry()]
-        settings |= {"title": "crossomics report", "custom_content": {"order": sections}, "no_version_check": True,
-                     "fn_clean_sample_names": False, "skip_versions_section": True}
+        settings |= {
+            "title": "crossomics report",
+            "custom_content": {"order": sections},
+            "no_version_check": True,
+            "fn_clean_sample_names": False,
+            "skip_versions_section": True,
+        }
     write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), folder / "run_config.yml")
     return folder, notes
 
@@ -84,7 +98,11 @@ def _rows(layout: Layout, samplesheet: str | os.PathLike | None) -> list[SampleR
     params = read_json(out_path(layout, "pipeline_info", "params.json"))
     params = params if isinstance(params, dict) else {}
     nested = params.get("params") if isinstance(params.get("params"), dict) else {}
-    candidates = [out_path(layout, "pipeline_info", "samplesheet.valid.csv"), params.get("input"), nested.get("input")]
+    candidates = [
+        out_path(layout, "pipeline_info", "samplesheet.valid.csv"),
+        params.get("input"),
+        nested.get("input"),
+    ]
     for path in candidates:
         if isinstance(path, (str, Path)) and Path(path).is_file():
             try:
@@ -94,8 +112,14 @@ def _rows(layout: Layout, samplesheet: str | os.PathLike | None) -> list[SampleR
     return None
 
 
-def run_report(layout: Layout, *, samplesheet: str | os.PathLike | None = None, seed: int = 0,
-               config: str | os.PathLike | None = None, timeout: float = 600.0) -> Path:
+def run_report(
+    layout: Layout,
+    *,
+    samplesheet: str | os.PathLike | None = None,
+    seed: int = 0,
+    config: str | os.PathLike | None = None,
+    timeout: float = 600.0,
+) -> Path:
     """Build the report ``DIR/multiqc/multiqc_report.html`` (and ``multiqc_data/``) from the run's outputs.
 
     Sections whose inputs exist are rendered; the others are listed in a note at the top. MultiQC runs in a
@@ -125,19 +149,38 @@ def run_report(layout: Layout, *, samplesheet: str | os.PathLike | None = None, 
     folder, notes = build_inputs(layout, samplesheet=samplesheet, seed=seed, config=config)
     out = layout.dir("multiqc")
     with tempfile.TemporaryDirectory(prefix=".multiqc-", dir=out) as scratch:
-        cmd = [sys.executable, "-m", "multiqc", str(folder), "--module", "custom_content", "--outdir", scratch,
-               "--filename", REPORT_NAME, "--force", "--no-ai", "--no-version-check", "--no-ansi", "--quiet"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "multiqc",
+            str(folder),
+            "--module",
+            "custom_content",
+            "--outdir",
+            scratch,
+            "--filename",
+            REPORT_NAME,
+            "--force",
+            "--no-ai",
+            "--no-version-check",
+            "--no-ansi",
+            "--quiet",
+        ]
         for c in ([config] if config.is_file() else []) + [folder / "run_config.yml"]:
             cmd += ["--config", str(c)]
         env = {**os.environ, "MPLCONFIGDIR": os.environ.get("MPLCONFIGDIR", str(Path(scratch) / "mpl"))}
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=scratch, check=False
+        )
         html = Path(scratch) / REPORT_NAME
         if proc.returncode != 0 or not html.is_file():
             msg = f"MultiQC failed (exit {proc.returncode}): {(proc.stderr or proc.stdout)[-2000:]}"
             raise RuntimeError(msg)
         with atomic_path(out / REPORT_NAME) as tmp:
             shutil.move(html, tmp)
-        data = next((d for d in sorted(Path(scratch).iterdir()) if d.is_dir() and d.name.endswith("_data")), None)
+        data = next(
+            (d for d in sorted(Path(scratch).iterdir()) if d.is_dir() and d.name.endswith("_data")), None
+        )
         if data is not None:
             with atomic_path(out / DATA_DIR) as tmp:
                 shutil.move(data, tmp)

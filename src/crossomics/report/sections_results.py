@@ -4,19 +4,26 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from .._keys import KEYS
 from . import _inputs as inp
-from ._content import Content, bargraph, heatmap, images, table
+from ._content import Content, heatmap, images, table
 from .figures import embedding_png
 from .sections import Context
 
 #: integration metrics shown in the table: key prefix -> (label, better, what it measures)
 INTEGRATION_METRICS = {
-    "foscttm": ("FOSCTTM", "lower", "fraction of cells closer than the true match (paired cells; 0.5 is chance)"),
-    "ari_leiden": ("ARI (Leiden)", "higher", "agreement of Leiden clusters of the joint space with cell types"),
+    "foscttm": (
+        "FOSCTTM",
+        "lower",
+        "fraction of cells closer than the true match (paired cells; 0.5 is chance)",
+    ),
+    "ari_leiden": (
+        "ARI (Leiden)",
+        "higher",
+        "agreement of Leiden clusters of the joint space with cell types",
+    ),
     "nmi_leiden": ("NMI (Leiden)", "higher", "mutual information of Leiden clusters with cell types"),
     "asw_celltype": ("ASW (cell type)", "higher", "silhouette width of cell types (rescaled to 0..1)"),
     "modality_mixing": ("Modality mixing", "higher", "how well modalities mix among neighbours (1 is ideal)"),
@@ -39,7 +46,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def metrics_table(id: str, name: str, description: str, metrics: dict[str, Any]) -> Content:
-    """A metrics JSON as a table: a row per top-level group (its nested keys as columns), scalars in ``overall``."""
+    """A metrics JSON as a table: a row per top-level group (nested keys as columns); scalars: ``overall``."""
     rows: dict[str, dict[str, Any]] = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
@@ -50,10 +57,10 @@ def metrics_table(id: str, name: str, description: str, metrics: dict[str, Any])
 
 
 def _pair(key: str, prefix: str, samples: list[str]) -> tuple[str, str] | None:
-    rest = key[len(prefix) + 2:]
+    rest = key[len(prefix) + 2 :]
     for a in samples:
-        if rest.startswith(f"{a}__") and rest[len(a) + 2:] in samples:
-            return a, rest[len(a) + 2:]
+        if rest.startswith(f"{a}__") and rest[len(a) + 2 :] in samples:
+            return a, rest[len(a) + 2 :]
     parts = rest.split("__")
     return (parts[0], parts[1]) if len(parts) == 2 else None
 
@@ -67,13 +74,24 @@ def integration_section(ctx: Context) -> list[Content]:
         pngs = []
         for key, what in ((KEYS.modality, "modality"), (KEYS.cell_type, "cell type")):
             if key in df and df[key].notna().any():
-                path = embedding_png(df, key, ctx.figures / f"joint_space_by_{key}.png",
-                                     title=f"Joint space by {what}", seed=ctx.seed)
+                path = embedding_png(
+                    df,
+                    key,
+                    ctx.figures / f"joint_space_by_{key}.png",
+                    title=f"Joint space by {what}",
+                    seed=ctx.seed,
+                )
                 pngs.append((path, f"{len(df):,} cells coloured by {what}"))
         if pngs:
-            out.append(images("crossomics_integration_umap", "Joint space",
-                              "Cells of every sample in the joint space (obsm `X_umap`): modalities should overlap "
-                              "and cell types should separate.", pngs))
+            out.append(
+                images(
+                    "crossomics_integration_umap",
+                    "Joint space",
+                    "Cells of every sample in the joint space (obsm `X_umap`): modalities should overlap "
+                    "and cell types should separate.",
+                    pngs,
+                )
+            )
     metrics = inp.read_json(inp.out_path(ctx.layout, "metrics", "integration.json")) or {}
     samples = ctx.samples() + sorted(cells)
     rows = {}
@@ -83,20 +101,45 @@ def integration_section(ctx: Context) -> list[Content]:
         prefix = next((p for p in INTEGRATION_METRICS if key == p or key.startswith(f"{p}__")), None)
         label, better, what = INTEGRATION_METRICS.get(prefix, (key, "", ""))
         pair = _pair(key, prefix, samples) if prefix and key != prefix else None
-        rows[f"{label} {pair[0]} ↔ {pair[1]}" if pair else label] = {"Value": value, "Better": better, "Measures": what}
+        rows[f"{label} {pair[0]} ↔ {pair[1]}" if pair else label] = {
+            "Value": value,
+            "Better": better,
+            "Measures": what,
+        }
     if rows:
-        out.append(table("crossomics_integration_metrics", "Integration metrics",
-                         "Scores of the joint space against the cell-type labels and the true pairs.", rows,
-                         headers={"Value": {"format": "{:.3f}", "scale": False}}, first_column="Metric"))
-    transfer = {_pair(k, "label_transfer", samples): v for k, v in metrics.items() if k.startswith("label_transfer__")}
+        out.append(
+            table(
+                "crossomics_integration_metrics",
+                "Integration metrics",
+                "Scores of the joint space against the cell-type labels and the true pairs.",
+                rows,
+                headers={"Value": {"format": "{:.3f}", "scale": False}},
+                first_column="Metric",
+            )
+        )
+    transfer = {
+        _pair(k, "label_transfer", samples): v for k, v in metrics.items() if k.startswith("label_transfer__")
+    }
     transfer = {k: v for k, v in transfer.items() if k is not None}
     if transfer:
         names = list(dict.fromkeys(s for pair in transfer for s in pair))
         matrix = [[transfer.get((a, b)) for b in names] for a in names]
-        out.append(heatmap("crossomics_integration_label_transfer", "Label transfer",
-                           "Accuracy of cell types predicted for the cells of one sample (column) from their "
-                           "nearest neighbours in another sample (row) in the joint space.", matrix, names, names,
-                           xlab="query sample (labels predicted)", ylab="reference sample", min=0, max=1, square=False))
+        out.append(
+            heatmap(
+                "crossomics_integration_label_transfer",
+                "Label transfer",
+                "Accuracy of cell types predicted for the cells of one sample (column) from their "
+                "nearest neighbours in another sample (row) in the joint space.",
+                matrix,
+                names,
+                names,
+                xlab="query sample (labels predicted)",
+                ylab="reference sample",
+                min=0,
+                max=1,
+                square=False,
+            )
+        )
     return out
 
 
@@ -105,16 +148,29 @@ def generation_section(ctx: Context) -> list[Content]:
     out = []
     metrics = inp.read_json(inp.out_path(ctx.layout, "metrics", "generation.json"))
     if metrics:
-        out.append(metrics_table("crossomics_generation_metrics", "Generation fidelity",
-                                 "Generated against real data: gene and cell correlations, marker overlap, "
-                                 "classifier AUC (0.5: indistinguishable).", metrics))
+        out.append(
+            metrics_table(
+                "crossomics_generation_metrics",
+                "Generation fidelity",
+                "Generated against real data: gene and cell correlations, marker overlap, "
+                "classifier AUC (0.5: indistinguishable).",
+                metrics,
+            )
+        )
     rows = {}
     for p in inp.files(ctx.layout, "generation", "*.h5ad"):
         n_cells, n_features = inp.h5ad_shape(p)
         rows[p.stem] = {"Cells": n_cells, "Features": n_features, **_settings(p)}
     if rows:
-        out.append(table("crossomics_generation_outputs", "Generated data", "Files in generation/: cells encoded "
-                         "from one modality and decoded as another.", rows, first_column="File"))
+        out.append(
+            table(
+                "crossomics_generation_outputs",
+                "Generated data",
+                "Files in generation/: cells encoded from one modality and decoded as another.",
+                rows,
+                first_column="File",
+            )
+        )
     return out
 
 
@@ -135,7 +191,7 @@ def versions_section(ctx: Context) -> list[Content]:
     if isinstance(versions, dict) and versions:
         source = "pipeline_info/software_versions.yml"
         for process, tools in versions.items():
-            for tool, version in (tools.items() if isinstance(tools, dict) else [(process, tools)]):
+            for tool, version in tools.items() if isinstance(tools, dict) else [(process, tools)]:
                 row = rows.setdefault(str(tool), {"Version": [], "Used by": []})
                 row["Version"].append(str(version))
                 row["Used by"].append(str(process).split(":")[-1])
@@ -143,16 +199,32 @@ def versions_section(ctx: Context) -> list[Content]:
         source = "the environment that built this report (no pipeline_info/software_versions.yml)"
         rows = {tool: {"Version": [v], "Used by": ["report"]} for tool, v in _environment().items()}
     rows = {t: {k: "; ".join(dict.fromkeys(v)) for k, v in r.items()} for t, r in rows.items()}
-    out = [table("crossomics_versions_software", "Software versions", f"From {source}.", rows, first_column="Tool")]
+    out = [
+        table(
+            "crossomics_versions_software", "Software versions", f"From {source}.", rows, first_column="Tool"
+        )
+    ]
     params = {}
-    for name, doc in (("pipeline", inp.read_json(inp.out_path(ctx.layout, "pipeline_info", "params.json"))),
-                      ("model", _model_settings(ctx))):
+    for name, doc in (
+        ("pipeline", inp.read_json(inp.out_path(ctx.layout, "pipeline_info", "params.json"))),
+        ("model", _model_settings(ctx)),
+    ):
         for key, value in flatten(doc or {}).items():
-            params[f"{name}.{key}"] = {"Value": value if isinstance(value, (int, float, bool)) else str(value)}
+            params[f"{name}.{key}"] = {
+                "Value": value if isinstance(value, (int, float, bool)) else str(value)
+            }
     if params:
-        out.append(table("crossomics_versions_params", "Parameters", "Run parameters (pipeline_info/params.json) "
-                         "and the trained model's settings (model/model.json).", params,
-                         headers={"Value": {"scale": False, "format": "{:.6g}"}}, first_column="Parameter"))
+        out.append(
+            table(
+                "crossomics_versions_params",
+                "Parameters",
+                "Run parameters (pipeline_info/params.json) "
+                "and the trained model's settings (model/model.json).",
+                params,
+                headers={"Value": {"scale": False, "format": "{:.6g}"}},
+                first_column="Parameter",
+            )
+        )
     return out
 
 
