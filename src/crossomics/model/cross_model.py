@@ -16,6 +16,7 @@ from anndata import AnnData
 from .._keys import KEYS, MODALITY_ATAC
 from ..errors import InputError
 from ..module.network import Architecture, CrossNetwork, DomainSpec
+from ..priors.joint_prior import joint_prior
 from ..settings import resolve_device, seed_everything
 from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
 from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph
@@ -140,13 +141,14 @@ class CrossModel:
             graph = self.smoothing_graph(reduced)
         return encoder_inputs(reduced, graph)
 
-    def training_data(self, adatas: dict[str, AnnData]) -> dict[str, DomainData]:
-        data = {}
+    def training_data(self, adatas: dict[str, AnnData]) -> tuple[dict[str, DomainData], dict[str, np.ndarray]]:
+        """Per-domain training data and reduced representations of the training cells."""
+        data, reduced = {}, {}
         for name, info in self.domains.items():
-            red, _ = self.reduced(adatas[name], name)
+            reduced[name], _ = self.reduced(adatas[name], name)
             counts, _ = select_counts(adatas[name], info.features, source=f"sample {name}")
-            data[name] = DomainData(name, self.inputs_from_reduced(red), counts)
-        return data
+            data[name] = DomainData(name, self.inputs_from_reduced(reduced[name]), counts)
+        return data, reduced
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -166,7 +168,8 @@ class CrossModel:
         self.loss_weights = weights or LossWeights()
         seed_everything(self.train_config.seed)
         self.device = resolve_device(device)
-        data = self.training_data(adatas)
+        data, reduced = self.training_data(adatas)
+        targets = joint_prior(reduced, anchors or [], n_dims=self.arch.n_joint)
         trainer = Trainer(
             self.net,
             data,
@@ -176,6 +179,7 @@ class CrossModel:
             device=self.device,
             checkpoint_path=checkpoint,
             progress=progress,
+            targets=targets,
         )
         self.history = trainer.fit(resume=resume)
         self.net.eval()

@@ -31,7 +31,7 @@ class Architecture:
     """Network sizes (all named, none hard-coded)."""
 
     n_latent: int = 32
-    n_joint: int = 32
+    n_joint: int = 16
     n_hidden: int = 256
     n_layers: int = 2
     decoder_layers: int = 1

@@ -22,12 +22,16 @@ class LossWeights:
         Weight of the modality-confusion term (minus the discriminator's cross-entropy), stage 2.
     anchor
         Weight of the cosine distance between MNN anchor pairs in the joint space, stage 2.
+    prior
+        Weight of the squared distance between a cell's joint embedding and its anchor-guided CCA
+        coordinates (:mod:`crossomics.priors.joint_prior`), stage 2.
     """
 
     kl: float = 1.0
     cycle: float = 0.05
     adversarial: float = 0.05
     anchor: float = 0.5
+    prior: float = 1.0
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)

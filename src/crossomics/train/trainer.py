@@ -62,8 +62,10 @@ class Trainer:
         device: torch.device,
         checkpoint_path: Path | None = None,
         progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+        targets: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.net = net.to(device)
+        self.targets = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in (targets or {}).items()}
         self.data = data
         self.config = config
         self.weights = weights
@@ -143,6 +145,11 @@ class Trainer:
                     cyc = out["cycle"].float().mean()
                     terms[f"cycle_{name}"] = cyc
                     total = total + w.cycle * cyc
+                    if name in self.targets:
+                        target = torch.from_numpy(self.targets[name][idx]).to(self.device)
+                        prior = (out["z"].float() - target).pow(2).mean()
+                        terms[f"prior_{name}"] = prior
+                        total = total + w.prior * prior
                     zs.append(out["z"].float())
                     labels.append(self.net.domain_index(name))
             if joint and len(zs) > 1:

@@ -1,0 +1,174 @@
+"""``crossomics run``: every stage in one process, writing the same layout as the Nextflow pipeline.
+
+Each stage calls the same library function as its CLI subcommand and Nextflow process; the runner only
+decides the order, prints one line per stage and records versions and parameters in ``pipeline_info/``.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+
+from . import __version__
+from .io.layout import Layout
+from .io.read import read_sample
+from .io.samplesheet import SampleRow
+from .io.validate import validate_samplesheet
+from .io.write import clean_stale_temps, write_json, write_text
+
+log = logging.getLogger("crossomics")
+
+
+@dataclass
+class RunOptions:
+    """Options of ``crossomics run`` (the CLI flags, in one place)."""
+
+    input: Path
+    outdir: Path
+    device: str = "auto"
+    seed: int = 0
+    max_epochs: int | None = None
+    annotation: Path | None = None
+    gene_sets: list[Path] = field(default_factory=list)
+    paired: bool = False
+    resume: bool = False
+    n_sim_cells: int = 2000
+    perturb_genes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Context:
+    """What stages share: options, the output layout and the validated samplesheet rows."""
+
+    options: RunOptions
+    layout: Layout
+    rows: list[SampleRow] = field(default_factory=list)
+
+
+def stage_validate(ctx: Context) -> str:
+    ctx.rows = validate_samplesheet(ctx.options.input, ctx.options.annotation)
+    mods = sorted({r.modality for r in ctx.rows})
+    return f"{len(ctx.rows)} samples, modalities {', '.join(mods)}"
+
+
+def stage_qc_preprocess(ctx: Context) -> str:
+    from .pp.features import run_preprocess
+    from .pp.qc import QCThresholds, run_qc, tss_table
+    from .priors.annotation import read_annotation
+
+    tss = tss_table(read_annotation(ctx.options.annotation)) if ctx.options.annotation else None
+    kept = []
+    for row in ctx.rows:
+        summary = run_qc(read_sample(row), row.sample, row.modality, ctx.layout, QCThresholds.defaults(row.modality), annotation_tss=tss)
+        qc = ad.read_h5ad(ctx.layout.qc_h5ad(row.sample))
+        run_preprocess(qc, row.sample, row.modality, ctx.layout, seed=ctx.options.seed)
+        kept.append(f"{row.sample} {summary.get('cells_out', qc.n_obs)}/{summary.get('cells_in', '?')}")
+    return "cells kept: " + ", ".join(kept)
+
+
+def stage_priors(ctx: Context) -> str:
+    from ._keys import MODALITY_ATAC, MODALITY_RNA
+    from .priors import linkable_pairs, run_anchors, run_gene_activity, run_gene_sets
+
+    layout, opts = ctx.layout, ctx.options
+    pre = {r.sample: ctx.layout.preprocessed(r.sample) for r in ctx.rows}
+    rna_ref = next((pre[r.sample] for r in ctx.rows if r.modality == MODALITY_RNA), None)
+    with_ga = []
+    if opts.annotation:
+        for r in ctx.rows:
+            if r.modality == MODALITY_ATAC:
+                run_gene_activity(pre[r.sample], sample=r.sample, annotation=opts.annotation, outdir=layout.outdir, rna=rna_ref)
+                with_ga.append(r.sample)
+    n_sets = 0
+    if opts.gene_sets:
+        for r in ctx.rows:
+            source = layout.gene_activity(r.sample) if r.sample in with_ga else pre[r.sample] if r.modality == MODALITY_RNA else None
+            if source is not None:
+                run_gene_sets(source, sample=r.sample, gmt=opts.gene_sets, outdir=layout.outdir)
+                n_sets += 1
+    modality = {r.sample: r.modality for r in ctx.rows}
+    pairs = linkable_pairs(modality, gene_activity=with_ga)
+    n_anchors = 0
+    for a, b in pairs:
+        table = run_anchors(
+            pre[a],
+            pre[b],
+            sample_a=a,
+            sample_b=b,
+            modality_a=modality[a],
+            modality_b=modality[b],
+            outdir=layout.outdir,
+            features_a=layout.gene_activity(a) if a in with_ga else None,
+            features_b=layout.gene_activity(b) if b in with_ga else None,
+            seed=opts.seed,
+        )
+        n_anchors += len(table)
+    return f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}, {n_anchors} anchors over {len(pairs)} pairs"
+
+
+def stage_train(ctx: Context) -> str:
+    from .cli._progress import epoch_progress
+    from .model.train_step import run_train
+
+    opts = ctx.options
+    with epoch_progress() as progress:
+        summary = run_train(
+            ctx.rows, ctx.layout, device=opts.device, seed=opts.seed, max_epochs=opts.max_epochs,
+            resume=opts.resume, paired=opts.paired, progress=progress,
+        )
+    metrics = summary.get("metrics", {})
+    shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and not k.startswith("label_transfer")}
+    return f"{summary['epochs']} epochs on {summary['device']}; {shown}"
+
+
+STAGES: list[tuple[str, Callable[[Context], str]]] = [
+    ("validate", stage_validate),
+    ("qc+preprocess", stage_qc_preprocess),
+    ("priors", stage_priors),
+    ("train", stage_train),
+]
+
+
+def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
+    """``pipeline_info/software_versions.yml`` and ``pipeline_info/params.json``."""
+    import importlib.metadata as md
+
+    import yaml
+
+    pkgs = ["torch", "anndata", "scanpy", "numpy", "scipy", "scikit-learn", "mudata", "multiqc"]
+    versions = {"crossomics": __version__, "python": platform.python_version()}
+    for p in pkgs:
+        try:
+            versions[p] = md.version(p)
+        except md.PackageNotFoundError:
+            continue
+    write_text(yaml.safe_dump({"CROSSOMICS_RUN": versions}, sort_keys=False), ctx.layout.versions())
+    params = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
+              for k, v in vars(ctx.options).items()}
+    write_json({"params": params, "stage_seconds": timings}, ctx.layout.params())
+
+
+def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run every stage in order; returns the seconds spent per stage."""
+    from tqdm.auto import tqdm
+
+    layout = Layout(options.outdir)
+    removed = clean_stale_temps(layout.outdir)
+    if removed:
+        log.info("removed %d temporary files left by an interrupted run", removed)
+    ctx = Context(options=options, layout=layout)
+    timings: dict[str, float] = {}
+    for name, fn in tqdm(STAGES, desc="crossomics run", unit="stage", leave=False):
+        start = time.perf_counter()
+        line = fn(ctx)
+        timings[name] = round(time.perf_counter() - start, 2)
+        echo(f"[{name}] {line} ({timings[name]:.1f} s)")
+    write_pipeline_info(ctx, timings)
+    return timings

@@ -1,0 +1,83 @@
+"""The torch networks on random tensors: shapes, likelihoods, feature subsets (no AnnData, no trainer)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from crossomics.module.modality_vae import ModalityVAE, kl_normal
+from crossomics.module.network import Architecture, CrossNetwork, DomainSpec, anchor_distance
+from crossomics.nn.distributions import bernoulli_log_prob, nb_log_prob, sample_counts
+
+
+def test_nb_log_prob_matches_scipy():
+    x = torch.tensor([0.0, 1.0, 5.0, 20.0])
+    mu = torch.tensor([0.5, 2.0, 4.0, 10.0])
+    theta = torch.tensor([1.0, 3.0, 0.5, 10.0])
+    ours = nb_log_prob(x, mu, theta.log()).numpy()
+    p = (theta / (theta + mu)).numpy()
+    ref = stats.nbinom.logpmf(x.numpy(), theta.numpy(), p)
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_bernoulli_log_prob_binarises_counts():
+    logits = torch.tensor([0.0, 2.0, -2.0])
+    lp = bernoulli_log_prob(torch.tensor([3.0, 1.0, 0.0]), logits)
+    np.testing.assert_allclose(lp.numpy(), np.log([0.5, 1 / (1 + np.exp(-2)), 1 / (1 + np.exp(-2))]), rtol=1e-5)
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "bernoulli", "normal"])
+def test_vae_shapes_and_finite_loss(likelihood):
+    vae = ModalityVAE(20, 50, likelihood=likelihood, n_latent=8, n_hidden=16)
+    x = torch.randn(7, 20)
+    mu, logvar = vae.encode(x)
+    assert mu.shape == (7, 8) and logvar.shape == (7, 8)
+    counts = torch.poisson(torch.full((7, 50), 2.0))
+    ll = vae.log_likelihood(counts, vae.decode_logits(mu), counts.sum(1))
+    assert ll.shape == (7,) and torch.isfinite(ll).all()
+    assert torch.all(kl_normal(mu, logvar) >= 0)
+
+
+def test_feature_subset_equals_the_same_columns_of_the_full_decoder():
+    vae = ModalityVAE(10, 300, likelihood="bernoulli", n_latent=4, decoder_layers=0)
+    u = torch.randn(5, 4)
+    feats = torch.tensor([3, 17, 250])
+    np.testing.assert_allclose(vae.decode_logits(u, feats).detach(), vae.decode_logits(u)[:, feats].detach(), atol=1e-6)
+    with pytest.raises(ValueError, match="negative binomial"):
+        ModalityVAE(10, 30, likelihood="nb").log_likelihood(torch.ones(2, 3), torch.zeros(2, 3), torch.ones(2), feats[:1])
+
+
+def test_network_terms_and_joint_decoding():
+    net = CrossNetwork(
+        [DomainSpec("rna", 12, 40, "nb"), DomainSpec("atac", 12, 90, "bernoulli")],
+        Architecture(n_latent=6, n_joint=5, n_hidden=16, aligner_hidden=8, discriminator_hidden=8),
+    )
+    x = torch.randn(9, 12)
+    counts = torch.poisson(torch.ones(9, 40))
+    out = net.vae_terms("rna", x, counts, counts.sum(1), joint=True)
+    assert set(out) == {"kl", "z", "cycle", "nll"} and out["z"].shape == (9, 5)
+    z = net.joint_embedding("rna", x)
+    probs = net.decode_joint("atac", z, None)
+    assert probs.shape == (9, 90) and float(probs.min()) >= 0 and float(probs.max()) <= 1
+    means = net.decode_joint("rna", z, torch.full((9,), 100.0))
+    np.testing.assert_allclose(means.sum(1).detach().numpy(), 100.0, rtol=1e-4)
+    d = net.discriminator_loss([z, net.joint_embedding("atac", x)], [0, 1])
+    assert torch.isfinite(d)
+
+
+def test_anchor_distance_is_zero_for_identical_points_and_scale_free():
+    z = torch.randn(6, 4)
+    w = torch.ones(6)
+    assert float(anchor_distance(z, z, w)) == pytest.approx(0.0, abs=1e-6)
+    assert float(anchor_distance(z, 3 * z, w)) == pytest.approx(0.0, abs=1e-6)
+    assert float(anchor_distance(z, -z, w)) == pytest.approx(2.0, abs=1e-5)
+
+
+def test_sample_counts_matches_means():
+    rng = np.random.default_rng(0)
+    mean = np.full((4000, 3), [0.5, 2.0, 10.0])
+    draws = sample_counts(mean, "nb", log_theta=np.log([5.0, 5.0, 5.0]), rng=rng)
+    np.testing.assert_allclose(draws.mean(0), [0.5, 2.0, 10.0], rtol=0.08)
+    assert (sample_counts(np.full((100, 2), 0.3), "bernoulli", rng=rng) <= 1).all()
