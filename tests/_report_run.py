@@ -171,44 +171,82 @@ def _write_model(layout: Layout) -> None:
 
 
 def _write_downstream(layout: Layout, rng: np.random.Generator) -> None:
+    """Generation, simulation and perturbation outputs as ``crossomics.tl`` writes them."""
     gen = ad.AnnData(np.ones((N_CELLS, 40), np.float32))
-    gen.uns["crossomics_generate"] = {"source": "rna_a", "target": "atac_a", "model": "model"}
+    gen.uns["crossomics_generate"] = {
+        "source": "rna_a",
+        "target": "atac_a",
+        "source_modality": "rna",
+        "target_modality": "atac",
+        "likelihood": "bernoulli",
+        "n_missing": 0,
+    }
     write_h5ad(gen, layout.dir("generation") / "rna_a_to_atac_a.h5ad")
-    write_json(
-        {
-            "atac_a_to_rna_a": {"gene_r": 0.21, "cell_r": 0.58, "marker_overlap": {"B": 0.4, "T": 0.5}},
-            "classifier_auc": 0.66,
+    generation = {
+        "rna_a_to_atac_a": {
+            "source": "rna_a",
+            "target": "atac_a",
+            "auroc": 0.71,
+            "marker_overlap": 0.45,
+            "marker_overlap_random": 0.1,
+            "marker_overlap_per_type": {"B": 0.4, "T": 0.5},
         },
-        layout.metrics("generation"),
-    )
+        "simulation_adt": {
+            "sample": "adt_b",
+            "n_cells": N_CELLS,
+            "classifier_auc": 0.66,
+            "classifier_auc_per_type": {"B": 0.6},
+            "r_log_mean": 0.93,
+        },
+    }
+    write_json(generation, layout.metrics("generation"))
     real = ad.read_h5ad(layout.qc_h5ad("rna_a"))
-    write_h5ad(real.copy(), layout.dir("simulation") / "rna.h5ad")  # a perfect simulation: r = 1
+    write_h5ad(
+        real.copy(), layout.dir("simulation") / "rna.h5ad"
+    )  # a perfect simulation (r = 1), found by features
     adt = ad.read_h5ad(layout.qc_h5ad("adt_b"))
     adt.X = sp.csr_matrix(rng.poisson(3.0, adt.shape).astype(np.float32))
+    adt.uns["crossomics_simulate"] = {"sample": "adt_b", "modality": "adt", "seed": 0}
     write_h5ad(adt, layout.dir("simulation") / "adt.h5ad")
     genes = [f"G{i}" for i in range(30)]
-    write_tsv(
-        pd.DataFrame(
-            {
-                "gene": genes,
-                "score": np.linspace(-1, 2, 30),
-                "latent_shift": np.linspace(0, 1, 30),
-                "top_cell_type": "B",
-            }
-        ),
-        layout.dir("perturbation") / "summary.tsv",
+    shift = np.linspace(0, 1, 30)[::-1]
+    summary = pd.DataFrame(
+        {
+            "rank": np.arange(1, 31),
+            "gene": genes,
+            "latent_shift": shift,
+            "top_cell_types": "B:0.3,T:0.1",
+            "rna_top_up": "G1,G2",
+        }
     )
+    write_tsv(summary, layout.dir("perturbation") / "summary.tsv")
+    condition = pd.DataFrame(
+        {"rank": np.arange(1, 31), "gene": genes[::-1], "shift_toward_reference": shift - 0.2}
+    )
+    write_tsv(condition, layout.dir("perturbation") / "condition_shift.tsv")
+    pathways = pd.DataFrame(
+        {
+            "gene_set": ["SET_A", "SET_B"],
+            "n_in_top": [3, 1],
+            "pvalue": [0.2, 0.01],
+            "fdr": [0.2, 0.02],
+            "genes": ["G29,G28,G27", "G0"],
+        }
+    )
+    write_tsv(pathways, layout.dir("perturbation") / "pathways.tsv")
     effects = pd.DataFrame(
         [
-            (g, t, f"{t}:{k}", 0.1 * k, 0.2 * k, rng.normal() + (5 if k == 3 else 0))
+            (g, t, f"{t}:{k}", 0.1 * k, 0.2 * k, rng.normal() + (5 if k == 3 else 0), 0.1)
             for g in genes[:5]
             for t in ("rna", "atac")
             for k in range(12)
         ],
-        columns=["gene", "target_modality", "feature", "delta", "lfc", "score"],
+        columns=["gene", "target_modality", "feature", "delta", "lfc", "score", "naive"],
     )
     write_tsv(effects, layout.dir("perturbation") / "effects.tsv")
-    write_json({"driver_target_auroc": 0.91}, layout.metrics("perturbation"))
+    write_json(
+        {"genes": genes, "seconds": 1.2, "demo_truth": {"target_auroc": 0.91}}, layout.metrics("perturbation")
+    )
     write_text(
         yaml.safe_dump({"CROSSOMICS_RUN": {"crossomics": "0.1.0", "python": "3.11.7"}}), layout.versions()
     )

@@ -69,8 +69,10 @@ def test_sections_show_the_stage_outputs(full_run) -> None:
     assert heat["data"][names.index("rna_a")][names.index("atac_a")] == 0.9
     assert heat["data"][names.index("rna_a")][names.index("rna_a")] is None
     assert c["crossomics_integration_umap"]["data"].count("data:image/png;base64,") == 2
-    assert c["crossomics_generation_metrics"]["data"]["atac_a_to_rna_a"]["marker_overlap.B"] == 0.4
-    assert c["crossomics_generation_outputs"]["data"]["rna_a_to_atac_a"]["Target"] == "atac_a"
+    gen = c["crossomics_generation_metrics"]["data"]
+    assert set(gen) == {"rna_a_to_atac_a"} and gen["rna_a_to_atac_a"]["marker_overlap_per_type.T"] == 0.5
+    assert c["crossomics_generation_markers"]["data"] == {"rna_a_to_atac_a": {"B": 0.4, "T": 0.5}}
+    assert c["crossomics_generation_outputs"]["data"]["rna_a_to_atac_a"]["Target modality"] == "atac"
     assert c["crossomics_versions_software"]["data"]["crossomics"]["Version"] == "0.1.0"
     assert c["crossomics_versions_params"]["data"]["model.train_config.weight_decay"]["Value"] == 1e-5
 
@@ -96,12 +98,17 @@ def test_simulation_and_perturbation_sections(full_run) -> None:
     means, variances = c["crossomics_simulation_mean_var"]["data"]
     assert set(means) == {"rna", "adt"} and all(p["x"] == pytest.approx(p["y"]) for p in variances["rna"])
     assert sum(c["crossomics_simulation_cells"]["data"]["rna"].values()) == N_CELLS
+    assert c["crossomics_simulation_realism"]["data"]["adt"]["classifier_auc"] == 0.66
     ranking = list(c["crossomics_perturbation_ranking"]["data"].items())
-    assert ranking[0] == ("G29", {"score": 2.0}) and len(ranking) == 25
+    assert ranking[0] == ("G0", {"latent_shift": 1.0}) and len(ranking) == 25
+    assert c["crossomics_perturbation_summary"]["data"]["G0"]["top_cell_types"] == "B:0.3,T:0.1"
+    shift = list(c["crossomics_perturbation_condition"]["data"].items())
+    assert shift[0] == ("G29", {"shift toward reference": 0.8}) and shift[-1][1]["shift toward reference"] < 0
+    assert list(c["crossomics_perturbation_pathways"]["data"]) == ["SET_B", "SET_A"]
     top = c["crossomics_perturbation_features"]["data"]
     assert len(top) == 20 and {r["Target modality"] for r in top.values()} == {"rna", "atac"}
     assert all(r["Feature"].endswith(":3") for r in top.values() if r["score"] > 3)
-    assert c["crossomics_perturbation_metrics"]["data"]["overall"]["driver_target_auroc"] == 0.91
+    assert c["crossomics_perturbation_metrics"]["data"]["demo_truth"]["target_auroc"] == 0.91
 
 
 def test_missing_outputs_leave_sections_out_with_a_note(tmp_path) -> None:

@@ -86,6 +86,7 @@ def build_inputs(
             "custom_content": {"order": sections},
             "no_version_check": True,
             "fn_clean_sample_names": False,
+            "thousandsSep_format": ",",
             "skip_versions_section": True,
         }
     write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), folder / "run_config.yml")

@@ -3,7 +3,7 @@
 Each ``*_section`` function reads one part of the layout and returns its subsections as :class:`Content`;
 an empty list means the inputs are absent and the section is left out with a note. Priors and training:
 :mod:`.sections_model`; integration, generation, versions: :mod:`.sections_results`; simulation and
-perturbation: :mod:`.sections_downstream`.
+perturbation: :mod:`.sections_downstream`, :mod:`.sections_perturbation`.
 """
 
 from __future__ import annotations
@@ -205,6 +205,7 @@ def registry() -> list[tuple[Section, Builder, str]]:
     """Every report section in order: (section, builder, what is missing when the builder returns nothing)."""
     from . import sections_downstream as down
     from . import sections_model as model
+    from . import sections_perturbation as pert
     from . import sections_results as res
 
     return [
@@ -261,7 +262,7 @@ def registry() -> list[tuple[Section, Builder, str]]:
             Section(
                 "crossomics_perturbation", "Perturbation", "In-silico perturbation: genes ranked by effect."
             ),
-            down.perturbation_section,
+            pert.perturbation_section,
             "no perturbation/summary.tsv, perturbation/effects.tsv or metrics/perturbation.json",
         ),
         (

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .._keys import KEYS
 from . import _inputs as inp
-from ._content import Content, heatmap, images, table
+from ._content import Content, bargraph, heatmap, images, table
 from .figures import embedding_png
 from .sections import Context
 
@@ -144,17 +144,38 @@ def integration_section(ctx: Context) -> list[Content]:
 
 
 def generation_section(ctx: Context) -> list[Content]:
-    """Generation fidelity: metrics from ``metrics/generation.json`` and the generated files."""
+    """Generation fidelity: metrics of ``metrics/generation.json`` and the files in ``generation/``."""
     out = []
-    metrics = inp.read_json(inp.out_path(ctx.layout, "metrics", "generation.json"))
+    metrics = inp.read_json(inp.out_path(ctx.layout, "metrics", "generation.json")) or {}
+    metrics = {k: v for k, v in metrics.items() if not str(k).startswith("simulation_")}
     if metrics:
+        desc = (
+            "Generated against the real cells: gene and cell correlations (counts), AUROC (peaks), overlap "
+            "of the top markers per cell type, and classifier AUC where measured (0.5: indistinguishable)."
+        )
+        out.append(metrics_table("crossomics_generation_metrics", "Generation fidelity", desc, metrics))
+    markers = {
+        k: v["marker_overlap_per_type"]
+        for k, v in metrics.items()
+        if isinstance(v, dict) and isinstance(v.get("marker_overlap_per_type"), dict)
+    }
+    if markers:
+        types = sorted({t for v in markers.values() for t in v})
+        desc = (
+            "Fraction of each cell type's top markers in the real data that are also top markers in the "
+            "generated data (`marker_overlap_random`: what chance gives)."
+        )
         out.append(
-            metrics_table(
-                "crossomics_generation_metrics",
-                "Generation fidelity",
-                "Generated against real data: gene and cell correlations, marker overlap, "
-                "classifier AUC (0.5: indistinguishable).",
-                metrics,
+            bargraph(
+                "crossomics_generation_markers",
+                "Marker overlap per cell type",
+                desc,
+                markers,
+                categories={t: {"name": t} for t in types},
+                stacking="group",
+                ylab="overlap",
+                ymin=0,
+                ymax=1,
             )
         )
     rows = {}
@@ -162,26 +183,28 @@ def generation_section(ctx: Context) -> list[Content]:
         n_cells, n_features = inp.h5ad_shape(p)
         rows[p.stem] = {"Cells": n_cells, "Features": n_features, **_settings(p)}
     if rows:
-        out.append(
-            table(
-                "crossomics_generation_outputs",
-                "Generated data",
-                "Files in generation/: cells encoded from one modality and decoded as another.",
-                rows,
-                first_column="File",
-            )
-        )
+        desc = "Files in generation/: cells encoded from one modality and decoded as another."
+        out.append(table("crossomics_generation_outputs", "Generated data", desc, rows, first_column="File"))
     return out
 
 
-def _settings(path) -> dict[str, Any]:
-    import anndata as ad
+_GENERATE_FIELDS = {
+    "source": "Source",
+    "target": "Target",
+    "source_modality": "Source modality",
+    "target_modality": "Target modality",
+    "likelihood": "Likelihood",
+    "n_missing": "Missing features",
+}
 
-    uns = ad.read_h5ad(path, backed="r").uns
-    for value in uns.values():
-        if isinstance(value, dict) and ({"source", "target"} & set(value)):
-            return {k.capitalize(): str(value[k]) for k in ("source", "target") if k in value}
-    return {}
+
+def _settings(path) -> dict[str, Any]:
+    uns = inp.h5ad_uns(path, KEYS.generate)
+    return {
+        label: uns[k] if isinstance(uns[k], (int, float)) else str(uns[k])
+        for k, label in _GENERATE_FIELDS.items()
+        if k in uns
+    }
 
 
 def versions_section(ctx: Context) -> list[Content]:
