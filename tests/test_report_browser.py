@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import signal
 import subprocess
 import time
 import urllib.request
@@ -64,10 +66,12 @@ class Chromium:
 
         profile.mkdir(parents=True, exist_ok=True)
         (profile / "DevToolsActivePort").unlink(missing_ok=True)
+        # a session of its own: Debian's /usr/bin/chromium is a wrapper script, the browser is its child
         self.proc = subprocess.Popen(
             [str(CHROMIUM), *FLAGS, f"--user-data-dir={profile}", "about:blank"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,
         )
         port_file, deadline = profile / "DevToolsActivePort", time.monotonic() + TIMEOUT
         while not (port_file.is_file() and len(port_file.read_text().split()) >= 2):
@@ -152,14 +156,24 @@ class Chromium:
         return WIDTH, height
 
     def close(self) -> None:
+        """Ask the browser to quit, then end whatever is left of the process group this test started."""
         if getattr(self, "ws", None) is not None:
+            try:
+                self.call("Browser.close")
+            except Exception:  # noqa: BLE001 - the connection closes as the browser quits
+                pass
             self.ws.close()
-        self.proc.terminate()
         try:
-            self.proc.wait(timeout=10)
+            self.proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+            pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.proc.pid, sig)  # the group of the browser started above, and only it
+            except ProcessLookupError:
+                break
+            time.sleep(0.5)
+        self.proc.wait()
 
 
 def wait_for_plots(browser: Chromium, ids: list[str]) -> dict[str, Any]:
@@ -234,7 +248,7 @@ def main(report: str, png: str, anchor: str = "") -> None:
     """
     import tempfile
 
-    with tempfile.TemporaryDirectory() as profile:
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as profile:
         browser = Chromium(Path(profile))
         try:
             browser.open(Path(report).resolve().as_uri())
