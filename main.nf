@@ -37,7 +37,6 @@ workflow {
         params.help,
         params.help_full,
         params.show_hidden,
-        params.outdir,
         params.input
     )
 
@@ -48,10 +47,12 @@ workflow {
     def gene_sets = params.gene_sets
         ? params.gene_sets.tokenize(',').collect { gmt -> file(gmt.trim(), checkIfExists: true) }.flatten()
         : []
+    def multiqc_config = file(params.multiqc_config ?: "${projectDir}/assets/multiqc_config.yml", checkIfExists: true)
     CROSSOMICS(
         PIPELINE_INITIALISATION.out.samplesheet,
         annotation,
         gene_sets,
+        multiqc_config,
         params.outdir
     )
 

@@ -7,14 +7,15 @@ inputs linked under their staged names, and the declared outputs must appear und
 the ``eval`` versions command must print the package version. This catches a misspelled option, an
 output written under another name, or a script that reads a file under a name it was not staged as.
 
-Data: 200 SNARE-seq cells (RNA + ATAC, mouse cortex, ../shared/data) with the mm10 annotation and mouse
-MSigDB M2 pathways; 100 ECCITE-seq cells (ADT, and RNA of their 3,000 most-counted genes) for the RNA-ADT
+Data: 200 SNARE-seq cells (ATAC, and RNA of the 600 most-counted genes; mouse cortex, ../shared/data) with
+the mm10 annotation and mouse MSigDB M2 pathways; 100 ECCITE-seq cells (ADT, and RNA of their 3,000 most-counted genes) for the RNA-ADT
 anchors. Tasks chain as in the
 pipeline and run once per session, two at a time when their inputs are ready; each test checks one task.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
@@ -22,6 +23,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "nextflow"))
+import nfconfig  # noqa: E402
 import tasks  # noqa: E402
 
 import crossomics  # noqa: E402
@@ -64,7 +66,7 @@ class Pipeline:
         data = root / "data"
         data.mkdir()
         self.files = {
-            "snare_rna": _subset(shared / "snare_chen2019_mouse_cortex_rna.h5ad", data / "snare_rna.h5ad", N_SNARE),
+            "snare_rna": _subset(shared / "snare_chen2019_mouse_cortex_rna.h5ad", data / "snare_rna.h5ad", N_SNARE, n_features=600),
             "snare_atac": _subset(shared / "snare_chen2019_mouse_cortex_atac.h5ad", data / "snare_atac.h5ad", N_SNARE),
             "eccite_rna": _subset(shared / "eccite_pbmc_ctrl_rna.h5ad", data / "eccite_rna.h5ad", N_ECCITE, n_features=3000),
             "eccite_adt": _subset(shared / "eccite_pbmc_ctrl_adt.h5ad", data / "eccite_adt.h5ad", N_ECCITE),
@@ -75,14 +77,26 @@ class Pipeline:
         self.metas = {"rna": _meta("rna", "rna"), "atac": _meta("atac", "atac"),
                       "cite_rna": _meta("cite_rna", "rna"), "cite_adt": _meta("cite_adt", "adt")}
         self.sheet = root / "stage" / "samplesheet.csv"
+        self.pipeline_info = root / "stage" / "pipeline_info"
+        # one numba cache for the session (each task's own folder in the pipeline): JIT compiles once
+        self.env = {"NUMBA_CACHE_DIR": str(root / "numba_cache")}
         self.requests = self._plan()
-        rendered = tasks.render([r for _, r, _ in self.requests], root)
-        self.rendered = {name: out for (name, _, _), out in zip(self.requests, rendered)}
+        now = [(name, request) for name, request, _ in self.requests if isinstance(request, dict)]
+        rendered = tasks.render([request for _, request in now], root)
+        self.rendered = {name: out for (name, _), out in zip(now, rendered)}
         self.needs = {name: needs for name, _, needs in self.requests}
         self.requests_by_name = {name: request for name, request, _ in self.requests}
         self.runs: dict[str, tasks.TaskRun] = {}
         self.sheet.parent.mkdir(parents=True)
         self.sheet.write_text(self.rendered["staged_samplesheet"]["result"])
+        # what the workflow writes to pipeline_info/ for the report (softwareVersionsYaml needs Nextflow's
+        # `workflow` object, so the versions file is written here in its format)
+        self.pipeline_info.mkdir()
+        (self.pipeline_info / "params.json").write_text(json.dumps(nfconfig.render_value(self.config["params"]), indent=4))
+        processes = sorted({r["process"] for r in self.rendered.values() if "process" in r})
+        (self.pipeline_info / "software_versions.yml").write_text(
+            "".join(f"{p}:\n  crossomics: {crossomics.__version__}\n" for p in processes)
+            + f"Workflow:\n  crossomics/crossomics: {crossomics.__version__}\n  Nextflow: 25.04.0\n")
 
     def out(self, task: str, relpath: str) -> str:
         return str(self.work / task / relpath)
@@ -145,25 +159,37 @@ class Pipeline:
             plan.append((f"PERTURB_{k}", tasks.task_request("perturb", [[m["rna"], out("PREPROCESS_rna", "preprocess/rna.h5ad"), k, PERTURB_CHUNKS], model], c),
                          ["TRAIN", "PREPROCESS_rna"]))
             chunk_tasks.append(f"PERTURB_{k}")
-        plan.append(("PERTURB_MERGE", tasks.task_request("perturb_merge", [[m["rna"], [out(t, f"perturbation/chunk_{k}") for k, t in enumerate(chunk_tasks, 1)]]], c),
+        plan.append(("PERTURB_MERGE", tasks.task_request("perturb_merge", [[m["rna"], [out(t, f"perturbation/chunk_{k}") for k, t in enumerate(chunk_tasks, 1)]],
+                                                                          [str(self.gmt)]], c),
                      chunk_tasks))
-        plan.append(("MULTIQC", tasks.task_request("multiqc", [
-            [{"id": "crossomics"}, [out("QC_atac", "qc/atac.qc.json"), out("QC_rna", "qc/rna.qc.json")]],
-            [out("MNN_ANCHORS_rna_atac", "priors/anchors_rna__atac.tsv")],
-            [out("METRICS", "metrics/integration.json")],
-            model,
-            [out("TRAIN", "integration/crossomics.h5mu")],
-            [out("GENERATE_rna_to_atac", "generation/rna_to_atac.h5ad")],
-            [],
-            [],
-            [],
-        ], c), ["QC_rna", "QC_atac", "MNN_ANCHORS_rna_atac", "METRICS", "GENERATE_rna_to_atac"]))
+        plan.append(("MULTIQC", self._multiqc_request, ["QC_rna", "QC_atac", "GENE_ACTIVITY_atac", "GENESET_SCORE_rna",
+                                                          "MNN_ANCHORS_rna_atac", "METRICS", "LATENT_rna", "LATENT_atac",
+                                                          "GENERATE_rna_to_atac", "SIMULATE", "PERTURB_MERGE"]))
         return plan
+
+    def _multiqc_request(self) -> dict:
+        """MULTIQC's inputs are what the upstream tasks wrote (their names are known only once they ran)."""
+        def files(task: str, emit: str) -> list[str]:
+            return [str(self.work / task / f) for f in self.runs[task].outputs[emit]]
+
+        return tasks.task_request("multiqc", [
+            [{"id": "crossomics"}, files("QC_atac", "json") + files("QC_atac", "h5ad") + files("QC_rna", "json") + files("QC_rna", "h5ad")],
+            files("GENE_ACTIVITY_atac", "h5ad") + files("GENESET_SCORE_rna", "h5ad") + files("MNN_ANCHORS_rna_atac", "tsv"),
+            files("METRICS", "json") + files("MNN_ANCHORS_rna_atac", "json"),
+            str(self.work / "TRAIN" / "model"),
+            files("LATENT_atac", "h5ad") + files("LATENT_rna", "h5ad") + files("TRAIN", "h5mu"),
+            files("GENERATE_rna_to_atac", "h5ad"),
+            files("SIMULATE", "h5ad"),
+            files("PERTURB_MERGE", "tsv"),
+            [str(self.pipeline_info / "software_versions.yml"), str(self.pipeline_info / "params.json")],
+            str(self.sheet),
+            str(tasks.REPO / "assets" / "multiqc_config.yml"),
+        ], self.config)
 
     def run_all(self) -> None:
         """Run every task once its upstream tasks succeeded, ``WORKERS`` at a time; skip those whose upstream failed."""
-        tasks_ = [name for name in self.needs if "module" in dict(self.requests_by_name[name])]
-        blocked: dict[str, str] = {n: "rendering" for n in tasks_ if "error" in self.rendered[n]}
+        tasks_ = [name for name in self.needs if callable(self.requests_by_name[name]) or "module" in self.requests_by_name[name]]
+        blocked: dict[str, str] = {n: "rendering" for n in tasks_ if "error" in self.rendered.get(n, {})}
         pending = [n for n in tasks_ if n not in blocked]
         with ThreadPoolExecutor(max_workers=WORKERS) as pool:
             running: dict = {}
@@ -174,8 +200,13 @@ class Pipeline:
                         blocked[name] = ", ".join(failed_up)
                         pending.remove(name)
                     elif all(n in self.runs for n in self.needs[name]) and len(running) < WORKERS:
-                        running[pool.submit(_run_safely, self.rendered[name], self.work / name)] = name
+                        if name not in self.rendered:  # inputs known only now: render it now
+                            self.rendered[name] = tasks.render([self.requests_by_name[name]()], self.root)[0]
                         pending.remove(name)
+                        if "error" in self.rendered[name]:
+                            blocked[name] = "rendering"
+                            continue
+                        running[pool.submit(_run_safely, self.rendered[name], self.work / name, self.env)] = name
                 if running:
                     done, _ = wait(running, return_when=FIRST_COMPLETED)
                     for future in done:
@@ -183,16 +214,16 @@ class Pipeline:
         self.blocked = blocked
 
     def run(self, name: str) -> tasks.TaskRun:
-        if "error" in self.rendered[name]:
+        if "error" in self.rendered.get(name, {}):
             pytest.fail(f"{name} could not be rendered: {self.rendered[name]['error']}")
         if name in self.blocked:
             pytest.fail(f"{name} did not run: upstream task(s) {self.blocked[name]} failed")
         return self.runs[name]
 
 
-def _run_safely(rendered: dict, workdir: Path) -> tasks.TaskRun:
+def _run_safely(rendered: dict, workdir: Path, env: dict) -> tasks.TaskRun:
     try:
-        return tasks.run_task(rendered, workdir)
+        return tasks.run_task(rendered, workdir, env=env)
     except Exception as err:  # noqa: BLE001 - a staging error is this task's failure, not the session's
         return tasks.TaskRun(rendered, workdir, -1, "", f"{type(err).__name__}: {err}")
 

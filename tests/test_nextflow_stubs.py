@@ -39,9 +39,10 @@ def _inputs(module: str, f) -> list:
         "generate": [[{**rna, "target": "atac"}, f("s1.h5ad")], model],
         "simulate": [[{"id": "simulation"}, model], 100],
         "perturb": [[rna, f("s1.h5ad"), 2, 3], model],
-        "perturb_merge": [[rna, [f("chunk_1/"), f("chunk_2/")]]],
+        "perturb_merge": [[rna, [f("chunk_1/"), f("chunk_2/")]], [f("a.gmt")]],
         "metrics": [[run, f("samplesheet.csv"), [f("s1.latent.h5ad"), f("s2.latent.h5ad")]]],
-        "multiqc": [[run, [f("s1.qc.json")]], [], [f("integration.json")], model, [], [], [], [], [f("software_versions.yml")]],
+        "multiqc": [[run, [f("s1.qc.json")]], [], [f("integration.json")], model, [], [], [], [], [f("software_versions.yml")],
+                    f("samplesheet.csv"), f("multiqc_config.yml")],
     }[module]
 
 

@@ -25,6 +25,7 @@ workflow CROSSOMICS {
     ch_samplesheet  // channel: [ val(meta), path(file) ], one per samplesheet row
     annotation      // value: path(gtf or bed), or []
     gene_sets       // value: [ path(gmt), ... ], or []
+    multiqc_config  // value: path(multiqc_config.yml)
     outdir          // string
 
     main:
@@ -70,7 +71,8 @@ workflow CROSSOMICS {
         params.skip_perturbation,
         params.perturb_sample,
         params.perturb_modality,
-        params.perturb_chunks
+        params.perturb_chunks,
+        gene_sets
     )
 
     //
@@ -82,6 +84,12 @@ workflow CROSSOMICS {
         .filter { texts -> texts }
         .map { texts -> mergeJsonObjects(texts) }
         .collectFile(storeDir: "${outdir}/metrics", name: 'anchors.json')
+
+    //
+    // The parameters of this run, beside the results (the same file `crossomics run` writes)
+    //
+    def ch_params = channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params)))
+        .collectFile(storeDir: "${outdir}/pipeline_info", name: 'params.json')
 
     //
     // Collate software versions from the `versions` topic into pipeline_info/software_versions.yml
@@ -99,15 +107,17 @@ workflow CROSSOMICS {
     if (!params.skip_multiqc) {
         def files = { ch -> ch.map { entry -> entry instanceof List ? entry[1] : entry }.flatten().collect(sort: true).ifEmpty([]) }
         MULTIQC(
-            files(PREPARE_MODALITIES.out.qc_json).map { jsons -> [ [ id: 'crossomics' ], jsons ] },
-            files(BUILD_PRIORS.out.anchors),
+            files(PREPARE_MODALITIES.out.qc_json.mix(PREPARE_MODALITIES.out.qc_h5ad)).map { qc -> [ [ id: 'crossomics' ], qc ] },
+            files(BUILD_PRIORS.out.gene_activity.mix(BUILD_PRIORS.out.gene_sets, BUILD_PRIORS.out.anchors)),
             files(ch_anchor_metrics.mix(INTEGRATE.out.metrics)),
             INTEGRATE.out.model,
-            files(INTEGRATE.out.h5mu),
+            files(INTEGRATE.out.latent.mix(INTEGRATE.out.h5mu)),
             files(DOWNSTREAM.out.generation),
             files(DOWNSTREAM.out.simulation),
             files(DOWNSTREAM.out.perturbation),
-            ch_versions
+            files(ch_versions.mix(ch_params)),
+            INPUT_CHECK.out.samplesheet,
+            multiqc_config
         )
         ch_report = MULTIQC.out.report
     }

@@ -125,7 +125,7 @@ class TaskRun:
         )
 
 
-def run_task(rendered: dict, workdir: Path, *, timeout: int = 900) -> TaskRun:
+def run_task(rendered: dict, workdir: Path, *, timeout: int = 900, env: dict | None = None) -> TaskRun:
     """Stage the inputs into ``workdir``, run the command, collect the declared outputs."""
     if "error" in rendered:
         raise RuntimeError(rendered["error"])
@@ -138,9 +138,11 @@ def run_task(rendered: dict, workdir: Path, *, timeout: int = 900) -> TaskRun:
             raise RuntimeError(f"input file name collision: {dest}")
         target.symlink_to(Path(source).resolve())
         staged.add(dest)
+    extra = env or {}
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join([str(REPO / "bin"), str(REPO / ".venv" / "bin"), env.get("PATH", "")])
-    env.update({"PYTHONNOUSERSITE": "1", "MPLCONFIGDIR": ".mplconfig", "NUMBA_CACHE_DIR": ".numba_cache"})
+    env.update({"PYTHONNOUSERSITE": "1", "MPLCONFIGDIR": ".mplconfig", "NUMBA_CACHE_DIR": ".numba_cache"})  # nextflow.config env
+    env.update(extra)
     (workdir / ".command.sh").write_text(rendered["command"])
     start = time.monotonic()
     proc = subprocess.run(

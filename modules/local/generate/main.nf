@@ -17,13 +17,14 @@ process GENERATE {
     task.ext.when == null || task.ext.when
 
     script:
+    // --source takes the sample id (each training sample is its own domain); --target a modality
     def args = task.ext.args ?: ''
     """
     mkdir -p generation
     crossomics_generate.py \\
         --model ${model} \\
         --input ${h5ad} \\
-        --source ${meta.modality} \\
+        --source ${meta.id} \\
         --target ${meta.target} \\
         --out generation/${meta.id}_to_${meta.target}.h5ad \\
         ${args}

@@ -14,7 +14,9 @@ process MULTIQC {
     path(generation, stageAs: 'generation/*')
     path(simulation, stageAs: 'simulation/*')
     path(perturbation, stageAs: 'perturbation/*')
-    path(versions, stageAs: 'pipeline_info/*')
+    path(pipeline_info, stageAs: 'pipeline_info/*')
+    path(samplesheet)     // the run's samplesheet (batches and conditions in the samples table)
+    path(multiqc_config)  // assets/multiqc_config.yml, or the user's --multiqc_config
 
     output:
     tuple val(meta), path("multiqc/multiqc_report.html"), emit: report
@@ -30,6 +32,8 @@ process MULTIQC {
     """
     crossomics_report.py \\
         --outdir . \\
+        --input ${samplesheet} \\
+        --multiqc-config ${multiqc_config} \\
         ${args}
     """
 

@@ -16,13 +16,14 @@ process PERTURB {
     task.ext.when == null || task.ext.when
 
     script:
-    // ext.args picks the genes (--all, --genes, --gene-list) and the mode
+    // ext.args picks the genes (--all, --genes, --gene-list), the mode and the conditions; --modality takes the
+    // sample id (each training sample is its own domain of the model)
     def args = task.ext.args ?: ''
     """
     crossomics_perturb.py \\
         --model ${model} \\
         --input ${h5ad} \\
-        --modality ${meta.modality} \\
+        --modality ${meta.id} \\
         --chunk ${chunk} \\
         --n-chunks ${n_chunks} \\
         --out perturbation/chunk_${chunk}/ \\

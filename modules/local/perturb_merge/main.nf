@@ -6,6 +6,7 @@ process PERTURB_MERGE {
 
     input:
     tuple val(meta), path(chunks, stageAs: 'chunks/*')
+    path(gene_sets, stageAs: 'gene_sets/*')  // GMT files for the pathway enrichment of the top genes, or []
 
     output:
     tuple val(meta), path("perturbation/*.tsv"), emit: tsv
@@ -16,10 +17,12 @@ process PERTURB_MERGE {
 
     script:
     def args = task.ext.args ?: ''
+    def gmt_args = [gene_sets].flatten().collect { gmt -> "--gmt ${gmt}" }.join(' ')
     """
     crossomics_perturb_merge.py \\
         --inputs chunks/chunk_* \\
         --out perturbation/ \\
+        ${gmt_args} \\
         ${args}
     """
 

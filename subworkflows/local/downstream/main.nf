@@ -19,6 +19,7 @@ workflow DOWNSTREAM {
     perturb_sample     // string: sample to perturb, or null for the first sample (by id) of perturb_modality
     perturb_modality   // string
     perturb_chunks     // integer: gene chunks, one task each
+    gene_sets          // value:   [ path(gmt), ... ] for the pathway enrichment of the screen, or []
 
     main:
     // Generation: one task per sample and target modality (every modality of the run but the sample's own)
@@ -51,7 +52,7 @@ workflow DOWNSTREAM {
             .combine(channel.of(1..perturb_chunks))
             .map { meta, h5ad, chunk -> [ meta, h5ad, chunk, perturb_chunks ] }
         PERTURB(ch_chunks, model)
-        PERTURB_MERGE(PERTURB.out.chunk.groupTuple(size: perturb_chunks))
+        PERTURB_MERGE(PERTURB.out.chunk.groupTuple(size: perturb_chunks), gene_sets)
         ch_perturbation = PERTURB_MERGE.out.tsv
     }
 

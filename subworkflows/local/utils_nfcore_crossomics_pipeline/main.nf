@@ -22,7 +22,6 @@ workflow PIPELINE_INITIALISATION {
     help              // boolean: print the help message and exit
     help_full         // boolean: print the help message with every parameter and exit
     show_hidden       // boolean: include hidden parameters in the help message
-    outdir            //  string: where results are published
     input             //  string: path of the samplesheet
 
     main:
@@ -42,10 +41,6 @@ workflow PIPELINE_INITIALISATION {
         validateParameters()
     }
     validateInputParameters()
-
-    // The parameters of this run, beside the results (the same file `crossomics run` writes)
-    channel.value(groovy.json.JsonOutput.prettyPrint(groovy.json.JsonOutput.toJson(params)))
-        .collectFile(storeDir: "${outdir}/pipeline_info", name: 'params.json')
 
     // One [ meta, file ] per samplesheet row: nf-schema checks columns, values and that each file exists.
     // As in `crossomics validate`, relative paths name files beside the samplesheet and modality names are
