@@ -7,8 +7,8 @@ inputs linked under their staged names, and the declared outputs must appear und
 the ``eval`` versions command must print the package version. This catches a misspelled option, an
 output written under another name, or a script that reads a file under a name it was not staged as.
 
-Data: 200 SNARE-seq cells (ATAC, and RNA of the 600 most-counted genes; mouse cortex, ../shared/data) with
-the mm10 annotation and mouse MSigDB M2 pathways; 100 ECCITE-seq cells (ADT, and RNA of their 3,000 most-counted genes) for the RNA-ADT
+Data: 200 SNARE-seq cells (ATAC, and RNA of the 300 most-counted genes; mouse cortex, ../shared/data) with
+the mm10 annotation and mouse MSigDB M2 pathways; 100 ECCITE-seq cells (ADT, and RNA of their 1,000 most-counted genes) for the RNA-ADT
 anchors. Tasks chain as in the
 pipeline and run once per session, two at a time when their inputs are ready; each test checks one task.
 """
@@ -66,9 +66,9 @@ class Pipeline:
         data = root / "data"
         data.mkdir()
         self.files = {
-            "snare_rna": _subset(shared / "snare_chen2019_mouse_cortex_rna.h5ad", data / "snare_rna.h5ad", N_SNARE, n_features=600),
+            "snare_rna": _subset(shared / "snare_chen2019_mouse_cortex_rna.h5ad", data / "snare_rna.h5ad", N_SNARE, n_features=300),
             "snare_atac": _subset(shared / "snare_chen2019_mouse_cortex_atac.h5ad", data / "snare_atac.h5ad", N_SNARE),
-            "eccite_rna": _subset(shared / "eccite_pbmc_ctrl_rna.h5ad", data / "eccite_rna.h5ad", N_ECCITE, n_features=3000),
+            "eccite_rna": _subset(shared / "eccite_pbmc_ctrl_rna.h5ad", data / "eccite_rna.h5ad", N_ECCITE, n_features=1000),
             "eccite_adt": _subset(shared / "eccite_pbmc_ctrl_adt.h5ad", data / "eccite_adt.h5ad", N_ECCITE),
         }
         self.gtf = shared / "annotation" / "mm10_genes.gtf"
