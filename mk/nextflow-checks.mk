@@ -12,6 +12,7 @@
 #
 # pytest (tests/test_nextflow_*.py, tests/test_dockerfile.py) runs the same checks, plants errors to show
 # they are caught, and runs every module's command through bin/: `make test` needs `nextflow-tools` first.
+# Uses PYTHON and TORCH_CPU from the Makefile; needs npm, java/javac (17+) and git on PATH.
 
 NF_TOOLS        := .tools
 NPM_GROOVY_LINT := npm-groovy-lint@18.0.0
@@ -54,9 +55,9 @@ $(DOCKER_DEPS)/.installed: pyproject.toml
 	rm -rf $(DOCKER_DEPS)
 	$(PYTHON) -m venv $(DOCKER_DEPS)
 	$(DOCKER_DEPS)/bin/python -m pip install -q $(TORCH_CPU)
-	$(DOCKER_DEPS)/bin/python -m pip install -q .
+	src=$$(mktemp -d) && cp -r pyproject.toml src $$src/ && touch $$src/README.md \
+		&& $(DOCKER_DEPS)/bin/python -m pip install -q $$src && rm -rf $$src
 	$(DOCKER_DEPS)/bin/python -m pip uninstall -q -y crossomics
-	rm -rf build
 	touch $@
 
 nextflow-tools: $(NF_TOOLS)/groovy/.installed $(PARSECHECK) $(NFCORE_VENV)/.installed $(CHECKS_VENV)/.installed $(DOCKER_DEPS)/.installed

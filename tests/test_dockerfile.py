@@ -138,8 +138,9 @@ def dependency_site(tmp_path_factory) -> Path:
     """site-packages of .tools/docker-deps (the dependencies with CPU torch), built here if missing or stale."""
     stamp = DOCKER_DEPS / ".installed"
     if not stamp.exists() or stamp.stat().st_mtime < (REPO / "pyproject.toml").stat().st_mtime:
-        proc = subprocess.run(["make", "-s", f"{DOCKER_DEPS.relative_to(REPO)}/.installed"], cwd=REPO,
-                              capture_output=True, text=True, check=False)
+        torch_pin = re.search(r"^TORCH_CPU\s*:?=\s*(\S+)", (REPO / "Makefile").read_text(), re.MULTILINE).group(1)
+        proc = subprocess.run(["make", "-s", "-f", "mk/nextflow-checks.mk", "PYTHON=python3", f"TORCH_CPU={torch_pin}",
+                               f"{DOCKER_DEPS.relative_to(REPO)}/.installed"], cwd=REPO, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     site = next((DOCKER_DEPS / "lib").glob("python3*/site-packages"))
     assert (site / "torch").is_dir() and not list(site.glob("crossomics*"))
