@@ -177,11 +177,14 @@ def test_snare_anchors_rna_vs_atac(shared_data, tmp_path, run_cli):
         out,
     )
     assert result.exit_code == 0, result.output
-    anchors = pd.read_csv(out / "priors" / "anchors_snare_rna__snare_atac.tsv", sep="\t")
-    assert anchors.columns.tolist() == ["cell_a", "cell_b", "score"]
+    pairs = pd.read_csv(out / "priors" / "anchors_snare_rna__snare_atac.tsv", sep="\t")
+    assert pairs.columns.tolist() == ["cell_a", "cell_b", "score", "anchor"]
+    anchors = pairs[pairs["anchor"]]
+    assert (anchors["score"] >= 0.05).all() and (pairs.loc[~pairs["anchor"], "score"] < 0.05).all()
     metrics = json.loads((out / "metrics" / "anchors.json").read_text())["snare_rna__snare_atac"]
     print(f"SNARE anchors (10,309 x 10,309): {metrics}")
     assert metrics["n_anchors"] == len(anchors) >= 1000
+    assert metrics["n_mnn_pairs"] == len(pairs) > 10 * len(anchors)
     assert metrics["precision"] >= 0.70
     assert metrics["cell_types_covered"] >= 0.5
     assert metrics["seconds"] < 60

@@ -57,12 +57,21 @@ class CrossModel:
         z = model.get_latent(rna, "rna")
     """
 
-    def __init__(self, domains: list[DomainInfo], *, arch: Architecture | None = None, smooth_neighbors: int = 15) -> None:
+    def __init__(
+        self,
+        domains: list[DomainInfo],
+        *,
+        arch: Architecture | None = None,
+        smooth_neighbors: int = 15,
+        seed: int = 0,
+    ) -> None:
         self.domains = {d.name: d for d in domains}
         self.arch = arch or Architecture()
         self.smooth_neighbors = smooth_neighbors
         specs = [DomainSpec(d.name, d.n_input, len(d.features), d.likelihood) for d in domains]
-        self.net = CrossNetwork(specs, self.arch)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)  # initial weights depend on the seed only, not on earlier draws
+            self.net = CrossNetwork(specs, self.arch)
         self.device = torch.device("cpu")
         self.history: list[dict[str, float]] = []
         self.train_config: TrainConfig | None = None
@@ -78,6 +87,7 @@ class CrossModel:
         arch: Architecture | None = None,
         smooth_neighbors: int = 15,
         non_counts: frozenset[str] = frozenset(),
+        seed: int = 0,
     ) -> CrossModel:
         """Size the network from preprocessed samples (``preprocess/<sample>.h5ad``), keyed by sample id."""
         infos = []
@@ -106,7 +116,7 @@ class CrossModel:
                     cell_types=cell_types,
                 )
             )
-        return cls(infos, arch=arch, smooth_neighbors=smooth_neighbors)
+        return cls(infos, arch=arch, smooth_neighbors=smooth_neighbors, seed=seed)
 
     # ------------------------------------------------------------------ domains and inputs
     def resolve_domain(self, name: str) -> str:
@@ -169,11 +179,13 @@ class CrossModel:
         seed_everything(self.train_config.seed)
         self.device = resolve_device(device)
         data, reduced = self.training_data(adatas)
+        # all MNN pairs shape the anchor-guided CCA target; only the filtered anchors enter the anchor loss
         targets = joint_prior(reduced, anchors or [], n_dims=self.arch.n_joint)
+        flagged = [a.anchors_only() for a in anchors or []]
         trainer = Trainer(
             self.net,
             data,
-            anchors or [],
+            [a for a in flagged if len(a)],
             config=self.train_config,
             weights=self.loss_weights,
             device=self.device,

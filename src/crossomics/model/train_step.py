@@ -42,7 +42,10 @@ def load_preprocessed(rows: list[SampleRow], layout: Layout) -> dict[str, ad.Ann
 
 
 def read_anchors(path: Path, a: ad.AnnData, b: ad.AnnData, name_a: str, name_b: str) -> AnchorPairs | None:
-    """Anchor pairs from ``priors/anchors_<a>__<b>.tsv`` as row indices (cells absent after QC are dropped)."""
+    """Pairs from ``priors/anchors_<a>__<b>.tsv`` as row indices (cells absent after QC are dropped).
+
+    ``AnchorPairs.flagged`` marks the filtered anchors (column ``anchor``; all pairs when it is absent).
+    """
     table = pd.read_csv(path, sep="\t", dtype={"cell_a": str, "cell_b": str})
     missing = {"cell_a", "cell_b", "score"} - set(table.columns)
     if missing:
@@ -54,7 +57,8 @@ def read_anchors(path: Path, a: ad.AnnData, b: ad.AnnData, name_a: str, name_b: 
     if not ok.any():
         return None
     weight = np.clip(table["score"].to_numpy(dtype=np.float64)[ok], 1e-3, None)
-    return AnchorPairs(name_a, name_b, ia[ok], ib[ok], weight)
+    flagged = table["anchor"].astype(bool).to_numpy()[ok] if "anchor" in table else np.ones(ok.sum(), bool)
+    return AnchorPairs(name_a, name_b, ia[ok], ib[ok], weight, flagged)
 
 
 def paired_cells(a: ad.AnnData, b: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:
@@ -174,7 +178,9 @@ def run_train(
         )
     anchors = collect_anchors(rows, adatas, layout, paired=paired)
     non_counts = frozenset(r.sample for r in rows if r.allow_non_counts)
-    model = CrossModel.from_preprocessed(adatas, {r.sample: r.modality for r in rows}, non_counts=non_counts)
+    model = CrossModel.from_preprocessed(
+        adatas, {r.sample: r.modality for r in rows}, non_counts=non_counts, seed=seed
+    )
     model_dir = layout.model_dir()
     model.fit(
         adatas,

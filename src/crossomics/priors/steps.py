@@ -124,9 +124,12 @@ def run_anchors(
 ) -> pd.DataFrame:
     """Anchors between two samples, to ``priors/anchors_<a>__<b>.tsv``; metrics to ``metrics/anchors.json``.
 
+    The table lists every mutual-nearest-neighbour pair (``cell_a``, ``cell_b``, ``score``) with ``anchor``
+    true where ``score >= min_score``; the metrics describe the flagged anchors.
+
     Returns
     -------
-    The anchors (``cell_a``, ``cell_b``, ``score``). ``metrics/anchors.json`` gains the key ``<a>__<b>`` with
+    The flagged anchors (``cell_a``, ``cell_b``, ``score``, ``anchor``). ``metrics/anchors.json`` gains the key ``<a>__<b>`` with
     :func:`crossomics.priors.anchors.anchor_metrics` (precision and cell types covered when both samples
     have ``obs["cell_type"]``).
     """
@@ -146,11 +149,15 @@ def run_anchors(
         mapping=None if mapping is None else read_feature_mapping(mapping),
         case_insensitive=case_insensitive,
         k=k,
-        min_score=min_score,
+        min_score=0.0,
         seed=seed,
         sources=(f"{sample_a} ({input_a})", f"{sample_b} ({input_b})"),
     )
     seconds = time.perf_counter() - started
+    # every mutual-nearest-neighbour pair is kept, flagged ``anchor`` when its score reaches min_score: the
+    # flagged anchors drive the anchor loss, all pairs the anchor-guided CCA (breadth beats precision there)
+    table = anchors.assign(anchor=anchors["score"] >= min_score)
+    anchors = table[table["anchor"]]
     if anchors.empty:
         log.warning(
             "anchors %s__%s: no pair reached --min-score %g; lower it to keep weaker pairs",
@@ -159,8 +166,10 @@ def run_anchors(
             min_score,
         )
     layout = Layout(outdir)
-    write_tsv(anchors, layout.anchors(sample_a, sample_b))
+    write_tsv(table, layout.anchors(sample_a, sample_b))
     metrics = anchor_metrics(anchors, a.obs, b.obs, seconds)
+    metrics["n_mnn_pairs"] = len(table)
+    metrics["min_score"] = min_score
     metrics_path = layout.metrics("anchors")
     try:
         collected = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}

@@ -1,0 +1,5 @@
+"""``python -m crossomics.cli``."""
+
+from . import main
+
+main()
