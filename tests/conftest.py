@@ -51,3 +51,35 @@ def knn_label_accuracy(rep, labels, k: int = 15) -> float:
     votes = np.zeros((codes.size, names.size))
     np.add.at(votes, (np.repeat(np.arange(codes.size), k), codes[neighbours].ravel()), 1)
     return float((votes.argmax(axis=1) == codes).mean())
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory) -> Path:
+    """The demo data set from our simulator (seed 0), written once per test session."""
+    from crossomics.datasets.synthetic import write_demo
+
+    out = tmp_path_factory.mktemp("demo") / "data"
+    write_demo(out, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def demo_run(demo_data, tmp_path_factory) -> Path:
+    """``crossomics run`` on the demo (few epochs), once per session; returns the output folder."""
+    from crossomics.runner import RunOptions, run_all
+
+    outdir = tmp_path_factory.mktemp("demo_run") / "results"
+    run_all(
+        RunOptions(
+            input=demo_data / "samplesheet.csv",
+            outdir=outdir,
+            device="cpu",
+            seed=0,
+            max_epochs=4,
+            annotation=demo_data / "genes.gtf",
+            gene_sets=[demo_data / "genesets.gmt"],
+            n_sim_cells=500,
+        ),
+        echo=lambda line: None,
+    )
+    return outdir
