@@ -1,0 +1,4 @@
+#!/usr/bin/env python3
+"""Nextflow step: same as `crossomics perturb`."""
+from crossomics.cli import run_step
+run_step("perturb")
