@@ -9,7 +9,9 @@ TORCH_CPU := torch==2.13.0
 DEMO_DIR ?= demo
 PYTEST_ARGS ?=
 
-.PHONY: install install-test demo test clean
+.PHONY: install install-test demo test clean browser
+
+include mk/nextflow-checks.mk
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,10 +30,15 @@ install-test: $(VENV)/.installed-test
 
 demo: install
 	$(VENV)/bin/crossomics simulate-demo --outdir $(DEMO_DIR)/data --seed 0
-	$(VENV)/bin/crossomics run --input $(DEMO_DIR)/data/samplesheet.csv --outdir $(DEMO_DIR)/results --seed 0
+	$(VENV)/bin/crossomics run --input $(DEMO_DIR)/data/samplesheet.csv --outdir $(DEMO_DIR)/results --seed 0 \
+		--annotation $(DEMO_DIR)/data/genes.gtf --gene-sets $(DEMO_DIR)/data/genesets.gmt
 	@echo "Demo outputs: $(DEMO_DIR)/results (report: $(DEMO_DIR)/results/multiqc/multiqc_report.html)"
 
-test: install-test
+# Headless Chromium for the report's browser test (Debian package; installed once when missing).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: install-test nextflow-tools browser
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 clean:
