@@ -16,6 +16,7 @@ from crossomics.io.write import write_h5ad, write_json, write_text, write_tsv
 SAMPLES = {"rna_a": "rna", "atac_a": "atac", "adt_b": "adt"}
 CELL_TYPES = np.array(["B", "T", "NK"])
 N_CELLS = 90
+N_GENES = 150  # enough features for MultiQC to treat the real-vs-simulated scatter as large (> 100 points)
 
 
 def _counts(rng: np.random.Generator, n_features: int, types: np.ndarray) -> sp.csr_matrix:
@@ -26,7 +27,7 @@ def _counts(rng: np.random.Generator, n_features: int, types: np.ndarray) -> sp.
 def _features(modality: str) -> list[str]:
     if modality == "atac":
         return [f"chr1:{1000 * i}-{1000 * i + 500}" for i in range(40)]
-    return [f"P{i}" for i in range(8)] if modality == "adt" else [f"G{i}" for i in range(30)]
+    return [f"P{i}" for i in range(8)] if modality == "adt" else [f"G{i}" for i in range(N_GENES)]
 
 
 def write_run(outdir: Path, *, downstream: bool = True, seed: int = 0) -> tuple[Layout, Path]:
@@ -215,8 +216,9 @@ def _write_downstream(layout: Layout, rng: np.random.Generator) -> None:
             "rank": np.arange(1, 31),
             "gene": genes,
             "latent_shift": shift,
-            "top_cell_types": "B:0.3,T:0.1",
-            "rna_top_up": "G1,G2",
+            "mode": "oe",
+            "top_cell_types": [f"B:{x:.2f},T:0.1" for x in shift],
+            "rna_top_up": [",".join(genes[i : i + 20]) for i in range(30)],
         }
     )
     write_tsv(summary, layout.dir("perturbation") / "summary.tsv")

@@ -11,7 +11,7 @@ from pathlib import Path
 import anndata as ad
 import pytest
 import yaml
-from _report_run import N_CELLS, SAMPLES, write_run
+from _report_run import N_CELLS, N_GENES, SAMPLES, write_run
 
 from crossomics.io.layout import Layout
 from crossomics.io.write import write_text
@@ -51,7 +51,7 @@ def test_sections_show_the_stage_outputs(full_run) -> None:
         "File": "rna_a.h5ad",
         "Cells in": 100,
         "Cells after QC": 90,
-        "Features after QC": 30,
+        "Features after QC": N_GENES,
         "Cells in joint space": 90,
     }
     assert c["crossomics_qc_cells"]["data"]["atac_a"]["kept"] == 90
@@ -70,7 +70,8 @@ def test_sections_show_the_stage_outputs(full_run) -> None:
     assert heat["data"][names.index("rna_a")][names.index("rna_a")] is None
     assert c["crossomics_integration_umap"]["data"].count("data:image/png;base64,") == 2
     gen = c["crossomics_generation_metrics"]["data"]
-    assert set(gen) == {"rna_a_to_atac_a"} and gen["rna_a_to_atac_a"]["marker_overlap_per_type.T"] == 0.5
+    assert set(gen) == {"rna_a_to_atac_a"} and gen["rna_a_to_atac_a"]["marker_overlap"] == 0.45
+    assert not [k for k in gen["rna_a_to_atac_a"] if k.startswith("marker_overlap_per_type")]
     assert c["crossomics_generation_markers"]["data"] == {"rna_a_to_atac_a": {"B": 0.4, "T": 0.5}}
     assert c["crossomics_generation_outputs"]["data"]["rna_a_to_atac_a"]["Target modality"] == "atac"
     assert c["crossomics_versions_software"]["data"]["crossomics"]["Version"] == "0.1.0"
@@ -101,7 +102,11 @@ def test_simulation_and_perturbation_sections(full_run) -> None:
     assert c["crossomics_simulation_realism"]["data"]["adt"]["classifier_auc"] == 0.66
     ranking = list(c["crossomics_perturbation_ranking"]["data"].items())
     assert ranking[0] == ("G0", {"latent_shift": 1.0}) and len(ranking) == 25
-    assert c["crossomics_perturbation_summary"]["data"]["G0"]["top_cell_types"] == "B:0.3,T:0.1"
+    summary = c["crossomics_perturbation_summary"]
+    assert summary["data"]["G0"]["top_cell_types"] == "B:1.00, T:0.1" and "mode" not in summary["data"]["G0"]
+    assert "The same in every row: mode oe." in summary["description"]
+    top_up = summary["data"]["G0"]["rna_top_up"]  # 20 genes, cut after a whole name
+    assert top_up == "G0, G1, G2, G3, G4, G5, G6, G7, G8, G9, G10, G11, G12, …" and len(top_up) <= 60
     shift = list(c["crossomics_perturbation_condition"]["data"].items())
     assert shift[0] == ("G29", {"shift toward reference": 0.8}) and shift[-1][1]["shift toward reference"] < 0
     assert list(c["crossomics_perturbation_pathways"]["data"]) == ["SET_B", "SET_A"]

@@ -87,6 +87,8 @@ def build_inputs(
             "no_version_check": True,
             "fn_clean_sample_names": False,
             "thousandsSep_format": ",",
+            "plots_defer_loading_numseries": 5000,
+            "num_datasets_plot_limit": 5000,
             "skip_versions_section": True,
         }
     write_text(yaml.safe_dump(settings, sort_keys=False, allow_unicode=True), folder / "run_config.yml")

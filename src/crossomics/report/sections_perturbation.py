@@ -16,6 +16,8 @@ from .sections_results import metrics_table
 TOP_GENES = 25
 TOP_FEATURES = 10
 TOP_PATHWAYS = 10
+#: longest text shown in a table cell (lists of features are cut; the files hold them whole)
+MAX_CHARS = 60
 _GENE_COLUMNS = ("gene", "perturbed_gene", "perturbation", "genes")
 _SCORE_COLUMNS = ("latent_shift", "score", "effect", "overall_effect", "effect_size", "delta")
 
@@ -39,7 +41,8 @@ def _ranking(folder: Path) -> list[Content]:
     top = summary.iloc[np.argsort(-np.abs(summary[score].to_numpy(float)), kind="stable")[:TOP_GENES]]
     bars = {str(g): {score: float(v)} for g, v in zip(top[gene], top[score], strict=True)}
     desc = f"The {len(top)} perturbed genes (of {len(summary):,}) with the largest `{score}` in the summary."
-    rows = {str(r[gene]): {c: r[c] for c in top.columns if c != gene} for _, r in top.iterrows()}
+    rows, same = table_rows(top, gene)
+    note = f" The same in every row: {same}." if same else ""
     return [
         bargraph(
             "crossomics_perturbation_ranking",
@@ -52,11 +55,33 @@ def _ranking(folder: Path) -> list[Content]:
         table(
             "crossomics_perturbation_summary",
             "Top perturbed genes",
-            "The same genes with every column of perturbation/summary.",
+            f"The same genes with the columns of perturbation/summary (long lists shortened).{note}",
             rows,
             first_column="Gene",
         ),
     ]
+
+
+def table_rows(df: pd.DataFrame, key: str, *, max_chars: int = MAX_CHARS) -> tuple[dict[str, dict], str]:
+    """Rows of ``df`` keyed by column ``key``, for a table people can read.
+
+    Columns with one value in every row are left out and returned as text (``"mode oe, n_cells 298"``);
+    comma-separated lists get a space after each comma and are cut to ``max_chars`` characters.
+    """
+    same = [c for c in df.columns if c != key and len(df) > 1 and df[c].nunique(dropna=False) == 1]
+    keep = [c for c in df.columns if c != key and c not in same]
+
+    def cell(v):
+        if not isinstance(v, str):
+            return v
+        v = v.replace(",", ", ").replace(",  ", ", ")
+        if len(v) <= max_chars:
+            return v
+        cut = v[: max_chars - 3]
+        return (cut[: cut.rfind(", ")] if ", " in cut else cut) + ", …"
+
+    rows = {str(r[key]): {c: cell(r[c]) for c in keep} for _, r in df.iterrows()}
+    return rows, ", ".join(f"{c} {df[c].iloc[0]}" for c in same)
 
 
 def _condition_shift(folder: Path) -> list[Content]:
@@ -83,9 +108,7 @@ def _condition_shift(folder: Path) -> list[Content]:
     pathways = _first_table(folder, "pathways")
     if pathways is not None and len(pathways) and {"gene_set", "pvalue"} <= set(pathways.columns):
         top = pathways.sort_values("pvalue", kind="stable").head(TOP_PATHWAYS)
-        rows = {
-            str(r["gene_set"]): {c: r[c] for c in top.columns if c != "gene_set"} for _, r in top.iterrows()
-        }
+        rows, _ = table_rows(top, "gene_set")
         out.append(
             table(
                 "crossomics_perturbation_pathways",
