@@ -348,3 +348,16 @@ def test_groovy_helpers(tmp_path) -> None:
     assert fields == ["s1", "b,1", 'say "hi"', ""]
     assert pair == {"id": "r__t", "sample_a": "r", "modality_a": "rna", "sample_b": "t", "modality_b": "atac"}
     assert json.loads(merged) == {"r__d": {"n": 5}, "r__t": {"n": 3}}
+
+
+@pytest.mark.parametrize("profile", ["test", "test_full"])
+def test_profile_data_exist(profile: str) -> None:
+    """The files a test profile names exist, and its samplesheet's files resolve beside the sheet."""
+    from crossomics.io.samplesheet import read_samplesheet
+
+    params = nfconfig.load_config(REPO / "nextflow.config", profiles=[profile])["params"]
+    for key in ("input", "annotation", "gene_sets"):
+        assert Path(params[key]).is_file(), f"-profile {profile}: --{key} {params[key]} does not exist"
+    rows = read_samplesheet(params["input"])
+    assert len({r.modality for r in rows}) >= 2
+    assert all(r.file.exists() for r in rows), [str(r.file) for r in rows]
