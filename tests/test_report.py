@@ -54,6 +54,7 @@ def test_sections_show_the_stage_outputs(full_run) -> None:
         "Features after QC": N_GENES,
         "Cells in joint space": 90,
     }
+    assert list(c["crossomics_samples_cell_types"]["data"]) == list(SAMPLES)  # samplesheet order
     assert c["crossomics_qc_cells"]["data"]["atac_a"]["kept"] == 90
     assert c["crossomics_qc_cells"]["data"]["atac_a"]["removed_min_counts"] == 7
     assert len(c["crossomics_qc_n_counts"]["data"]["rna_a"]) == N_CELLS

@@ -241,10 +241,10 @@ def test_report_renders_in_chromium(tmp_path) -> None:
         assert colours[1] - colours[0] > 100, "the screenshot is blank"
 
 
-def main(report: str, png: str, anchor: str = "") -> None:
-    """Screenshot of a report for the docs: ``python tests/test_report_browser.py REPORT PNG [ANCHOR]``.
+def main(report: str, png: str, anchor: str = "", height: str = str(HEIGHT)) -> None:
+    """Screenshot of a report: ``python tests/test_report_browser.py REPORT PNG [ANCHOR [HEIGHT]]``.
 
-    Without ``ANCHOR`` the whole page; with it, one window of the page scrolled to that section.
+    Without ``ANCHOR`` the whole page; with it, a window ``HEIGHT`` pixels tall scrolled to that section.
     """
     import tempfile
 
@@ -255,6 +255,13 @@ def main(report: str, png: str, anchor: str = "") -> None:
             wait_for_plots(browser, [])
             browser.evaluate("document.getElementById('mqc_welcome')?.remove()")
             if anchor:
+                browser.call(
+                    "Emulation.setDeviceMetricsOverride",
+                    width=WIDTH,
+                    height=int(height),
+                    deviceScaleFactor=1,
+                    mobile=False,
+                )
                 browser.evaluate(f"document.getElementById({json.dumps(anchor)}).scrollIntoView()")
                 time.sleep(1.0)
                 shot = browser.call("Page.captureScreenshot", format="png")

@@ -105,6 +105,7 @@ def samples_section(ctx: Context) -> list[Content]:
 
 
 def _cell_types(ctx: Context) -> dict[str, dict[str, int]]:
+    """Cells per type and sample (QC outputs, else the joint space), in samplesheet order."""
     counts = {}
     for p in inp.files(ctx.layout, "qc", "*.qc.h5ad"):
         obs = inp.h5ad_obs(p)
@@ -114,7 +115,8 @@ def _cell_types(ctx: Context) -> dict[str, dict[str, int]]:
         for sample, obs in inp.latents(ctx.layout).items():
             if KEYS.cell_type in obs:
                 counts[sample] = obs[KEYS.cell_type].astype(str).value_counts().to_dict()
-    return counts
+    order = {s: i for i, s in enumerate(ctx.samples())}
+    return dict(sorted(counts.items(), key=lambda kv: order.get(kv[0], len(order))))
 
 
 _REMOVED = {
