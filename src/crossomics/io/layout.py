@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import InputError
+from .samplesheet import sample_id_problem
+
 SUBDIRS = (
     "qc",
     "preprocess",
@@ -22,7 +25,8 @@ SUBDIRS = (
 
 @dataclass(frozen=True)
 class Layout:
-    """Paths of every output under ``outdir``. Sample ids are validated upstream (safe file names)."""
+    """Paths of every output under ``outdir``. Sample ids must be safe file names (checked on every use, so that
+    no ``--sample`` value can name a file outside ``outdir``)."""
 
     outdir: Path
 
@@ -38,32 +42,45 @@ class Layout:
         p.mkdir(parents=True, exist_ok=True)
         return p
 
+    def _sample(self, sample: str) -> str:
+        """``sample`` when it is a safe file name; an :class:`InputError` (before anything is written) if not."""
+        problem = sample_id_problem(sample)
+        if problem:
+            msg = f"{problem} Output files under {self.outdir} are named after the sample id."
+            raise InputError(msg)
+        return sample
+
+    def _file(self, folder: str, sample: str, suffix: str) -> Path:
+        name = self._sample(sample) + suffix  # checked before the folder is created
+        return self.dir(folder) / name
+
     # qc / preprocess
     def qc_h5ad(self, sample: str) -> Path:
-        return self.dir("qc") / f"{sample}.qc.h5ad"
+        return self._file("qc", sample, ".qc.h5ad")
 
     def qc_json(self, sample: str) -> Path:
-        return self.dir("qc") / f"{sample}.qc.json"
+        return self._file("qc", sample, ".qc.json")
 
     def preprocessed(self, sample: str) -> Path:
-        return self.dir("preprocess") / f"{sample}.h5ad"
+        return self._file("preprocess", sample, ".h5ad")
 
     # priors
     def gene_activity(self, sample: str) -> Path:
-        return self.dir("priors") / f"{sample}.gene_activity.h5ad"
+        return self._file("priors", sample, ".gene_activity.h5ad")
 
     def gene_sets(self, sample: str) -> Path:
-        return self.dir("priors") / f"{sample}.genesets.h5ad"
+        return self._file("priors", sample, ".genesets.h5ad")
 
     def anchors(self, sample_a: str, sample_b: str) -> Path:
-        return self.dir("priors") / f"anchors_{sample_a}__{sample_b}.tsv"
+        name = f"anchors_{self._sample(sample_a)}__{self._sample(sample_b)}.tsv"
+        return self.dir("priors") / name
 
     # model / integration
     def model_dir(self) -> Path:
         return self.dir("model")
 
     def latent(self, sample: str) -> Path:
-        return self.dir("integration") / f"{sample}.latent.h5ad"
+        return self._file("integration", sample, ".latent.h5ad")
 
     def mudata(self) -> Path:
         return self.dir("integration") / "crossomics.h5mu"
