@@ -4,13 +4,31 @@ from __future__ import annotations
 
 import click
 
-from ..errors import InputError
+from pathlib import Path
+
+from ..errors import InputError, join_problems
+from ..io._matrix_checks import matrix_problems
 from ..io.layout import Layout
 from ..io.read import read_matrix
+from ..io.samplesheet import SampleRow
 from ..pp.features import run_preprocess
 from ..pp.qc import QCThresholds, run_qc, tss_table
 from . import cli
 from ._options import outdir_option, seed_option
+
+def _read_checked(path: str, sample: str, modality: str, mudata_key: str | None = None):
+    """Read one sample's matrix and refuse what is never valid (NaN/inf, duplicate names, a single feature,
+    ATAC names that are not peaks). Whether values are counts is checked by ``validate`` (per-row
+    ``allow_non_counts``), not here."""
+    adata = read_matrix(path, modality=modality, mudata_key=mudata_key)
+    row = SampleRow(sample, modality, Path(path), mudata_key=mudata_key, allow_non_counts=True)
+    problems = matrix_problems(adata, row)
+    if len(problems) == 1:
+        raise InputError(f"{path}: {problems[0]}")
+    if problems:
+        raise InputError(join_problems(problems, f"{path} has {len(problems)} problems:"))
+    return adata
+
 
 _input = click.option(
     "--input", "input_", required=True, type=click.Path(), help="Count matrix of one sample."
@@ -64,7 +82,7 @@ def qc(
 ) -> None:
     """Filter one sample's cells and features; write qc/<sample>.qc.h5ad and qc/<sample>.qc.json."""
     modality = modality.lower()
-    adata = read_matrix(input_, modality=modality, mudata_key=mudata_key)
+    adata = _read_checked(input_, sample, modality, mudata_key)
     thresholds = QCThresholds.defaults(modality).updated(
         min_counts=min_counts,
         min_features=min_features,
@@ -109,7 +127,7 @@ def preprocess(
 ) -> None:
     """Normalise, select features and reduce one QC'ed sample; write preprocess/<sample>.h5ad."""
     modality = modality.lower()
-    adata = read_matrix(input_, modality=modality)
+    adata = _read_checked(input_, sample, modality)
     s = run_preprocess(
         adata, sample, modality, Layout(outdir), n_comps=n_comps, n_top_features=n_top_features, seed=seed
     )
