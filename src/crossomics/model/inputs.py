@@ -42,6 +42,10 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
     Returns the matrix and how many features were missing.
     """
     mat = adata.layers[KEYS.counts] if KEYS.counts in adata.layers else adata.X
+    if not adata.var_names.is_unique:
+        dup = ", ".join(map(repr, adata.var_names[adata.var_names.duplicated()].unique()[:3]))
+        msg = f"{source}: duplicated feature names ({dup}). Fix: make names unique (var_names_make_unique) or drop duplicates."
+        raise InputError(msg)
     names = np.asarray(features, dtype=str)
     pos = adata.var_names.get_indexer(names)
     present = np.flatnonzero(pos >= 0)
@@ -53,7 +57,16 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
         )
         raise InputError(msg)
     selector = sp.csr_matrix((np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size))
-    return sp.csr_matrix(sp.csr_matrix(mat) @ selector, dtype=np.float32), int(names.size - present.size)
+    counts = sp.csr_matrix(sp.csr_matrix(mat) @ selector, dtype=np.float32)
+    bad = ~np.isfinite(counts.data)
+    if bad.any():
+        cell = adata.obs_names[np.searchsorted(counts.indptr, np.flatnonzero(bad)[0], side="right") - 1]
+        msg = (
+            f"{source}: {int(bad.sum()):,} values are NaN or infinite (e.g. at cell '{cell}'). "
+            "Fix: give the measured raw counts; NaN/inf are never valid."
+        )
+        raise InputError(msg)
+    return counts, int(names.size - present.size)
 
 
 def reduced_from_counts(counts: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
