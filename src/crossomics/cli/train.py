@@ -55,9 +55,15 @@ def embed_cmd(model_dir: str, input_: str, sample: str, modality: str, outdir: s
     from .._keys import KEYS
     from ..model import CrossModel
 
+    from ..errors import InputError
+    from ..io.read import read_matrix
+
     model = CrossModel.load(model_dir, device=device)
-    adata = ad.read_h5ad(input_)
-    z = model.get_latent(adata, modality)
+    adata = read_matrix(input_)
+    try:
+        z = model.get_latent(adata, modality)
+    except InputError as err:
+        raise InputError(f"{input_}: {err}") from None
     out = ad.AnnData(obs=adata.obs.copy())
     out.obsm[KEYS.latent] = z
     out.obs[KEYS.modality] = model.domains[model.resolve_domain(modality)].modality
