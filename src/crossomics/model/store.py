@@ -99,7 +99,13 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"(format {FORMAT_VERSION}). Retrain the model with this version."
         )
         raise InputError(msg)
-    for name, digest in manifest.get("sha256", {}).items():
+    missing = [k for k in ("arch", "domains", "smooth_neighbors", "sha256") if k not in manifest]
+    unchecked = [f for f in (WEIGHTS, ARRAYS) if f not in (manifest.get("sha256") or {})]
+    if missing or unchecked:
+        what = f"lacks {', '.join(missing)}" if missing else f"records no SHA-256 for {', '.join(unchecked)}"
+        msg = f"{man_path}: {what}; it was not written by `crossomics train`, or was edited. Refusing to load it: retrain."
+        raise InputError(msg)
+    for name, digest in manifest["sha256"].items():
         f = path / name
         if not f.is_file():
             msg = f"{path}: {name} is missing from the model folder. Copy the whole folder, or retrain."
