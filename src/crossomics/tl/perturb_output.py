@@ -112,7 +112,12 @@ def find_chunks(inputs: Sequence[str | Path]) -> dict[int, tuple[Path, dict[str,
             if k in found:
                 msg = f"chunk {k} of {n} appears twice ({found[k][0]} and {folder}); pass each folder once."
                 raise InputError(msg)
-            found[k] = (folder, json.loads(meta.read_text()))
+            try:
+                settings = json.loads(meta.read_text())
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                msg = f"{meta}: not valid JSON ({err}); the chunk's run was cut short or the file was edited. Fix: rerun chunk {k} of {n}."
+                raise InputError(msg) from None
+            found[k] = (folder, settings)
             totals.add(n)
     if not found:
         msg = (
