@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from ..errors import InputError
 from ..io.layout import Layout
 from ..io.samplesheet import SampleRow, read_samplesheet
 from ..io.write import atomic_path, write_text
@@ -115,6 +116,18 @@ def _rows(layout: Layout, samplesheet: str | os.PathLike | None) -> list[SampleR
     return None
 
 
+def _check_config(config: Path) -> None:
+    """Refuse MultiQC settings that are not a YAML mapping before anything under the output folder changes."""
+    try:
+        settings = yaml.safe_load(config.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        msg = f"--multiqc-config {config}: not valid YAML ({str(err).splitlines()[0]}). Fix: correct the file, or leave the option out."
+        raise InputError(msg) from None
+    if settings is not None and not isinstance(settings, dict):
+        msg = f"--multiqc-config {config}: holds a {type(settings).__name__}, not MultiQC settings (key: value lines). Fix: correct the file."
+        raise InputError(msg)
+
+
 def run_report(
     layout: Layout,
     *,
@@ -147,7 +160,9 @@ def run_report(
     The path of the written report.
     """
     config = Path(config) if config is not None else DEFAULT_CONFIG
-    if not config.is_file():
+    if config.is_file():
+        _check_config(config)
+    else:
         log.warning("report: MultiQC settings %s not found; using built-in title and section order", config)
     folder, notes = build_inputs(layout, samplesheet=samplesheet, seed=seed, config=config)
     out = layout.dir("multiqc")
