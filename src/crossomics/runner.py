@@ -53,7 +53,15 @@ class Context:
 
 
 def stage_validate(ctx: Context) -> str:
+    """Check every input before any output is written: the samplesheet and its files, the annotation, the
+    gene sets and the device (a bad one must not fail the run after QC and priors changed --outdir)."""
+    from .priors.gene_sets import read_gmts
+    from .settings import resolve_device
+
+    resolve_device(ctx.options.device)
     ctx.rows = validate_samplesheet(ctx.options.input, ctx.options.annotation)
+    if ctx.options.gene_sets:
+        read_gmts(ctx.options.gene_sets)
     mods = sorted({r.modality for r in ctx.rows})
     return f"{len(ctx.rows)} samples, modalities {', '.join(mods)}"
 
