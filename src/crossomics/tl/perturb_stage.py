@@ -171,8 +171,8 @@ def run_perturbation_stage(
     if options.source_condition is None and truth.get("perturbed_condition") and KEYS.condition in adata.obs:
         # over-expression moves reference (ctrl) cells toward the perturbed condition; KO/KD the other way
         low, high = str(truth["reference_condition"]), str(truth["perturbed_condition"])
-        source, target = (low, high) if options.perturbation.mode == "oe" else (high, low)
-        options = replace(options, source_condition=source, reference_condition=target)
+        moved, toward = (low, high) if options.perturbation.mode == "oe" else (high, low)
+        options = replace(options, source_condition=moved, reference_condition=toward)
     out = layout.dir("perturbation")
     settings = run_perturb(
         layout.outdir / "model",
