@@ -50,6 +50,7 @@ class Context:
     options: RunOptions
     layout: Layout
     rows: list[SampleRow] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def stage_validate(ctx: Context) -> str:
@@ -136,11 +137,53 @@ def stage_train(ctx: Context) -> str:
     return f"{summary['epochs']} epochs on {summary['device']}; {shown}"
 
 
+def _brief(summary: dict[str, Any]) -> str:
+    """The scalar figures of a stage summary, rounded, for its one-line report."""
+    flat = {k: round(v, 3) if isinstance(v, float) else v for k, v in summary.items() if isinstance(v, int | float | str)}
+    return ", ".join(f"{k}={v}" for k, v in flat.items()) or "done"
+
+
+def stage_generate(ctx: Context) -> str:
+    from .tl.stages import run_generation_stage
+
+    return _brief(run_generation_stage(ctx.layout, ctx.rows, device=ctx.options.device, seed=ctx.options.seed))
+
+
+def stage_simulate(ctx: Context) -> str:
+    from .tl.stages import run_simulation_stage
+
+    if ctx.options.n_sim_cells == 0:
+        return "skipped (--n-sim-cells 0)"
+    summary = run_simulation_stage(ctx.layout, n_cells=ctx.options.n_sim_cells, seed=ctx.options.seed, device=ctx.options.device)
+    return _brief(summary)
+
+
+def stage_perturb(ctx: Context) -> str:
+    from .tl.perturb_stage import run_perturbation_stage
+
+    summary = run_perturbation_stage(
+        ctx.layout, ctx.rows, genes=ctx.options.perturb_genes or None, gmt=ctx.options.gene_sets,
+        device=ctx.options.device,
+    )
+    return _brief(summary)
+
+
+def stage_report(ctx: Context) -> str:
+    from .report.multiqc import run_report
+
+    write_pipeline_info(ctx, ctx.timings)
+    return str(run_report(ctx.layout, samplesheet=ctx.options.input, seed=ctx.options.seed))
+
+
 STAGES: list[tuple[str, Callable[[Context], str]]] = [
     ("validate", stage_validate),
     ("qc+preprocess", stage_qc_preprocess),
     ("priors", stage_priors),
     ("train", stage_train),
+    ("generate", stage_generate),
+    ("simulate", stage_simulate),
+    ("perturb", stage_perturb),
+    ("report", stage_report),
 ]
 
 
@@ -172,7 +215,7 @@ def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict
     if removed:
         log.info("removed %d temporary files left by an interrupted run", removed)
     ctx = Context(options=options, layout=layout)
-    timings: dict[str, float] = {}
+    timings = ctx.timings
     for name, fn in tqdm(STAGES, desc="crossomics run", unit="stage", leave=False):
         start = time.perf_counter()
         line = fn(ctx)

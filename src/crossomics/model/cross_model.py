@@ -17,7 +17,7 @@ from .._keys import KEYS, MODALITY_ATAC
 from ..errors import InputError
 from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..priors.joint_prior import joint_prior
-from ..settings import resolve_device, seed_everything
+from ..settings import resolve_device, seed_everything, set_threads
 from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
 from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph
 
@@ -172,20 +172,26 @@ class CrossModel:
         checkpoint: Path | None = None,
         resume: bool = False,
         progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+        threads: int | None = None,
     ) -> CrossModel:
-        """Train both stages; ``adatas`` are the preprocessed samples keyed by domain id."""
+        """Train both stages; ``adatas`` are the preprocessed samples keyed by domain id.
+
+        ``threads``: torch CPU threads (default 1, see :func:`crossomics.settings.set_threads`; 0 = all cores).
+        """
         self.train_config = config or TrainConfig()
         self.loss_weights = weights or LossWeights()
         seed_everything(self.train_config.seed)
+        set_threads(threads)
         self.device = resolve_device(device)
         data, reduced = self.training_data(adatas)
-        # all MNN pairs shape the anchor-guided CCA target; only the filtered anchors enter the anchor loss
+        # every MNN pair, not only the high-score anchors, shapes the anchor-guided CCA target and the anchor
+        # loss: breadth beats precision (SNARE-seq FOSCTTM 0.121 with all 127k pairs, 0.131 with the 5.7k
+        # pairs flagged as anchors in the loss)
         targets = joint_prior(reduced, anchors or [], n_dims=self.arch.n_joint)
-        flagged = [a.anchors_only() for a in anchors or []]
         trainer = Trainer(
             self.net,
             data,
-            [a for a in flagged if len(a)],
+            anchors or [],
             config=self.train_config,
             weights=self.loss_weights,
             device=self.device,

@@ -42,10 +42,9 @@ def load_preprocessed(rows: list[SampleRow], layout: Layout) -> dict[str, ad.Ann
 
 
 def read_anchors(path: Path, a: ad.AnnData, b: ad.AnnData, name_a: str, name_b: str) -> AnchorPairs | None:
-    """Pairs from ``priors/anchors_<a>__<b>.tsv`` as row indices (cells absent after QC are dropped).
-
-    ``AnchorPairs.flagged`` marks the filtered anchors (column ``anchor``; all pairs when it is absent).
-    """
+    """Every MNN pair of ``priors/anchors_<a>__<b>.tsv`` as row indices, weight 1 (cells absent after QC are
+    dropped). The ``anchor`` flag of high-score pairs is for reporting: on SNARE-seq, uniform weights over all
+    pairs align better than score weights or the flagged pairs alone."""
     table = pd.read_csv(path, sep="\t", dtype={"cell_a": str, "cell_b": str})
     missing = {"cell_a", "cell_b", "score"} - set(table.columns)
     if missing:
@@ -56,9 +55,7 @@ def read_anchors(path: Path, a: ad.AnnData, b: ad.AnnData, name_a: str, name_b: 
     ok = (ia >= 0) & (ib >= 0)
     if not ok.any():
         return None
-    weight = np.clip(table["score"].to_numpy(dtype=np.float64)[ok], 1e-3, None)
-    flagged = table["anchor"].astype(bool).to_numpy()[ok] if "anchor" in table else np.ones(ok.sum(), bool)
-    return AnchorPairs(name_a, name_b, ia[ok], ib[ok], weight, flagged)
+    return AnchorPairs(name_a, name_b, ia[ok], ib[ok], np.ones(int(ok.sum())))
 
 
 def paired_cells(a: ad.AnnData, b: ad.AnnData) -> tuple[np.ndarray, np.ndarray]:

@@ -155,7 +155,8 @@ def run_anchors(
     )
     seconds = time.perf_counter() - started
     # every mutual-nearest-neighbour pair is kept, flagged ``anchor`` when its score reaches min_score: the
-    # flagged anchors drive the anchor loss, all pairs the anchor-guided CCA (breadth beats precision there)
+    # model trains on all pairs (breadth beats precision for alignment), the flag and the metrics describe
+    # the high-confidence anchors
     table = anchors.assign(anchor=anchors["score"] >= min_score)
     anchors = table[table["anchor"]]
     if anchors.empty:

@@ -49,31 +49,19 @@ class DomainData:
 
 @dataclass
 class AnchorPairs:
-    """MNN pairs between two domains: row indices into each domain, a weight per pair, and which pairs
-    passed the anchor filter (``flagged``; all of them when not given)."""
+    """MNN anchor pairs between two domains: row indices into each domain and a weight per pair."""
 
     domain_a: str
     domain_b: str
     idx_a: np.ndarray
     idx_b: np.ndarray
     weight: np.ndarray
-    flagged: np.ndarray | None = None
-
-    def __post_init__(self) -> None:
-        if self.flagged is None:
-            self.flagged = np.ones(len(self.idx_a), dtype=bool)
 
     def __len__(self) -> int:
         return len(self.idx_a)
 
     def subset(self, keep: np.ndarray) -> AnchorPairs:
-        return AnchorPairs(
-            self.domain_a, self.domain_b, self.idx_a[keep], self.idx_b[keep], self.weight[keep], self.flagged[keep]
-        )
-
-    def anchors_only(self) -> AnchorPairs:
-        """The pairs that passed the anchor filter."""
-        return self.subset(np.flatnonzero(self.flagged))
+        return AnchorPairs(self.domain_a, self.domain_b, self.idx_a[keep], self.idx_b[keep], self.weight[keep])
 
 
 class EpochSampler:
