@@ -13,12 +13,13 @@ import copy
 import logging
 import signal
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..errors import InputError
 from ..io.write import atomic_path
 from ..module.network import CrossNetwork, anchor_distance
 from .batches import AnchorPairs, DomainData, EpochSampler
@@ -35,8 +36,8 @@ class TrainConfig:
     batch_size: int = 256
     lr: float = 2e-3
     weight_decay: float = 1e-5
-    max_epochs_pretrain: int = 40
-    max_epochs_align: int = 80
+    max_epochs_pretrain: int = 20
+    max_epochs_align: int = 40
     patience: int = 10
     lr_patience: int = 4
     lr_factor: float = 0.5
@@ -84,6 +85,7 @@ class Trainer:
         self.best_state: dict | None = None
         self.bad_epochs = 0
         self._stop_requested = False
+        self._oom_retries = 0
         self._new_optimisers()
 
     # ------------------------------------------------------------------ setup
@@ -188,21 +190,58 @@ class Trainer:
         self.net.train()
         sums: dict[str, float] = {}
         steps = self.sampler.epoch(self.train_idx)
+        n_parts = 0
+        self._oom_retries = 0
         for batch in steps:
-            res = self._objective(batch, self.anchors_train, train=True)
-            self.opt.zero_grad(set_to_none=True)
-            res["terms"]["total"].backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
-            self.opt.step()
-            if len(res["zs"]) > 1:  # discriminator step on the detached joint points of this batch
-                d_loss = self.net.discriminator_loss([z.detach() for z in res["zs"]], res["labels"])
-                self.opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                torch.nn.utils.clip_grad_norm_(self.net.discriminator.parameters(), self.config.grad_clip)
-                self.opt_d.step()
-            for k, v in res["terms"].items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-        return {k: v / len(steps) for k, v in sums.items()}
+            for terms in self._step_or_split(batch):
+                n_parts += 1
+                for k, v in terms.items():
+                    sums[k] = sums.get(k, 0.0) + v
+        return {k: v / n_parts for k, v in sums.items()}
+
+    def _step(self, batch: dict[str, np.ndarray]) -> dict[str, float]:
+        """One optimisation step (generator, then discriminator) on ``batch``; returns the loss terms."""
+        res = self._objective(batch, self.anchors_train, train=True)
+        self.opt.zero_grad(set_to_none=True)
+        res["terms"]["total"].backward()
+        torch.nn.utils.clip_grad_norm_(self.net.parameters(), self.config.grad_clip)
+        self.opt.step()
+        if len(res["zs"]) > 1:  # discriminator step on the detached joint points of this batch
+            d_loss = self.net.discriminator_loss([z.detach() for z in res["zs"]], res["labels"])
+            self.opt_d.zero_grad(set_to_none=True)
+            d_loss.backward()
+            torch.nn.utils.clip_grad_norm_(self.net.discriminator.parameters(), self.config.grad_clip)
+            self.opt_d.step()
+        return {k: float(v.detach()) for k, v in res["terms"].items()}
+
+    def _step_or_split(self, batch: dict[str, np.ndarray]) -> list[dict[str, float]]:
+        """:meth:`_step`; on GPU out-of-memory, halve the batch size and retry the batch as two halves."""
+        try:
+            return [self._step(batch)]
+        except torch.cuda.OutOfMemoryError:
+            self._halve_batch_size()
+        halves = [{k: np.array_split(v, 2)[i] for k, v in batch.items()} for i in range(2)]
+        return [terms for half in halves for terms in self._step_or_split(half)]
+
+    def _halve_batch_size(self) -> None:
+        self.opt.zero_grad(set_to_none=True)
+        self.opt_d.zero_grad(set_to_none=True)
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        old = self.config.batch_size
+        if old <= 1:
+            msg = (
+                f"out of memory on {self.device} even with a batch of 1 cell. Fix: use --device cpu, a GPU with "
+                "more free memory, or fewer features per sample."
+            )
+            raise InputError(msg)
+        self.config = replace(self.config, batch_size=old // 2)
+        self.sampler.batch_size = self.config.batch_size
+        self._oom_retries += 1
+        log.warning(
+            "%s epoch %d: out of memory on %s with batch size %d; retrying with batch size %d",
+            self.stage, self.epoch + 1, self.device, old, self.config.batch_size,
+        )
 
     @torch.no_grad()
     def _validate(self) -> dict[str, float]:
@@ -231,6 +270,7 @@ class Trainer:
             va = self._validate()
             self.epoch += 1
             row = {"stage": STAGES.index(self.stage) + 1, "epoch": self.epoch, "lr": self.opt.param_groups[0]["lr"]}
+            row.update({"batch_size": self.config.batch_size, "oom_retries": self._oom_retries})
             row.update({f"train_{k}": v for k, v in tr.items()})
             row.update({f"val_{k}": v for k, v in va.items()})
             self.history.append(row)
@@ -290,9 +330,24 @@ class Trainer:
         if self.checkpoint_path is None or not Path(self.checkpoint_path).exists():
             log.info("--resume: no checkpoint at %s, starting from scratch", self.checkpoint_path)
             return
-        st = torch.load(self.checkpoint_path, map_location=self.device, weights_only=True)
+        try:
+            self._restore(torch.load(self.checkpoint_path, map_location=self.device, weights_only=True))
+        except Exception as err:  # a damaged checkpoint, or one of another model or version
+            msg = (
+                f"--resume: checkpoint {self.checkpoint_path} cannot be restored ({type(err).__name__}: "
+                f"{str(err).splitlines()[0] if str(err) else ''}): it is damaged or was written for other samples, "
+                "settings or crossomics version. Fix: delete it to train from scratch, or rerun without --resume."
+            )
+            raise InputError(msg) from None
+        log.info("resumed from %s: stage %s, epoch %d", self.checkpoint_path, self._resumed_stage, self.epoch)
+
+    def _restore(self, st: dict) -> None:
         self.net.load_state_dict(st["net"])
         self.stage = None if st["stage"] == "done" else st["stage"]
+        saved_batch = st.get("config", {}).get("batch_size", self.config.batch_size)
+        if saved_batch < self.config.batch_size:  # halved after an out-of-memory error: keep it halved
+            self.config = replace(self.config, batch_size=saved_batch)
+            self.sampler.batch_size = saved_batch
         if self.stage is not None:
             self._new_optimisers()
             self.opt.load_state_dict(st["opt"])
@@ -302,7 +357,7 @@ class Trainer:
         self.bad_epochs, self.history = st["bad_epochs"], list(st["history"])
         torch.set_rng_state(st["torch_rng"].cpu())
         self.rng.bit_generator.state = st["numpy_rng"]
-        log.info("resumed from %s: stage %s, epoch %d", self.checkpoint_path, st["stage"], self.epoch)
+        self._resumed_stage = st["stage"]
 
     # ------------------------------------------------------------------ signals
     def _install_signal_handlers(self) -> None:
