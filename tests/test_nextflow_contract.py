@@ -35,10 +35,10 @@ PARAMS = {"max_epochs": 1, "simulate_n_cells": 50, "perturb_chunks": PERTURB_CHU
 WORKERS = 2  # tasks whose inputs are ready run side by side, as Nextflow runs them
 
 
-def _meta(sample: str, modality: str, **extra) -> dict:
-    """meta as samplesheetToList gives it for a row (optional columns empty)."""
+def _meta(sample: str, modality: str, row: int, **extra) -> dict:
+    """meta as PIPELINE_INITIALISATION makes it for a row (optional columns empty)."""
     base = {"id": sample, "modality": modality, "batch": None, "condition": None, "genome": None,
-            "mudata_key": None, "allow_non_counts": False}
+            "mudata_key": None, "allow_non_counts": False, "row": row}
     return {**base, **extra}
 
 
@@ -74,8 +74,8 @@ class Pipeline:
         self.gtf = shared / "annotation" / "mm10_genes.gtf"
         self.gmt = shared / "genesets" / "mouse_msigdb_m2_cp_v2023.1.gmt"
         self.config = tasks.pipeline_config(**PARAMS)
-        self.metas = {"rna": _meta("rna", "rna"), "atac": _meta("atac", "atac"),
-                      "cite_rna": _meta("cite_rna", "rna"), "cite_adt": _meta("cite_adt", "adt")}
+        self.metas = {"rna": _meta("rna", "rna", 1), "atac": _meta("atac", "atac", 2),
+                      "cite_rna": _meta("cite_rna", "rna", 1), "cite_adt": _meta("cite_adt", "adt", 2)}
         self.sheet = root / "stage" / "samplesheet.csv"
         self.pipeline_info = root / "stage" / "pipeline_info"
         # one numba cache for the session (each task's own folder in the pipeline): JIT compiles once
@@ -103,7 +103,7 @@ class Pipeline:
 
     def _plan(self) -> list[tuple[str, dict, list[str]]]:
         c, m, f, out = self.config, self.metas, self.files, self.out
-        rows = sorted([[m["rna"], f["snare_rna"]], [m["atac"], f["snare_atac"]]], key=lambda r: r[0]["id"])
+        rows = sorted([[m["atac"], f["snare_atac"]], [m["rna"], f["snare_rna"]]], key=lambda r: r[0]["row"])
         pair_atac = {"id": "rna__atac", "sample_a": "rna", "modality_a": "rna", "sample_b": "atac", "modality_b": "atac"}
         pair_adt = {"id": "cite_rna__cite_adt", "sample_a": "cite_rna", "modality_a": "rna",
                     "sample_b": "cite_adt", "modality_b": "adt"}
@@ -289,7 +289,7 @@ def test_staged_samplesheet_names_files_as_validate_stages_them(pipeline: Pipeli
     assert lines[0] == "sample,modality,file,batch,condition,genome,mudata_key,allow_non_counts"
     staged = pipeline.rendered["VALIDATE"]["inputs"][2]["staged"]
     files = [line.split(",")[2] for line in lines[1:]]
-    assert files == staged == ["inputs/1/snare_atac.h5ad", "inputs/2/snare_rna.h5ad"]
+    assert files == staged == ["inputs/1/snare_rna.h5ad", "inputs/2/snare_atac.h5ad"]
 
 
 def test_ext_args_reach_the_command(pipeline: Pipeline) -> None:

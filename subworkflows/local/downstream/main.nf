@@ -16,7 +16,7 @@ workflow DOWNSTREAM {
     skip_simulation    // boolean
     simulate_n_cells   // integer
     skip_perturbation  // boolean
-    perturb_sample     // string: sample to perturb, or null for the first sample (by id) of perturb_modality
+    perturb_sample     // string: sample to perturb, or null for the first sample of perturb_modality in the samplesheet
     perturb_modality   // string
     perturb_chunks     // integer: gene chunks, one task each
     gene_sets          // value:   [ path(gmt), ... ] for the pathway enrichment of the screen, or []
@@ -46,7 +46,7 @@ workflow DOWNSTREAM {
     if (!skip_perturbation) {
         def ch_target = ch_preprocessed
             .filter { meta, _h5ad -> perturb_sample ? meta.id == perturb_sample : meta.modality == perturb_modality }
-            .toSortedList { a, b -> a[0].id <=> b[0].id }
+            .toSortedList { a, b -> a[0].row <=> b[0].row }
             .flatMap { rows -> rows ? [ rows[0] ] : [] }
         def ch_chunks = ch_target
             .combine(channel.of(1..perturb_chunks))

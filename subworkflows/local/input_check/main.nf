@@ -8,13 +8,13 @@ include { stagedSamplesheet } from '../utils_nfcore_crossomics_pipeline'
 workflow INPUT_CHECK {
 
     take:
-    ch_samples  // channel: [ val(meta), path(file) ], one per samplesheet row; meta: [ id, modality, batch, condition, genome, mudata_key, allow_non_counts ]
+    ch_samples  // channel: [ val(meta), path(file) ], one per samplesheet row; meta: [ id, modality, batch, condition, genome, mudata_key, allow_non_counts, row ]
     annotation  // value: path(gtf or bed), or [] when not given
 
     main:
-    // VALIDATE stages the files as inputs/1/<name>, inputs/2/<name>, ... in this order (sorted by sample id);
-    // the samplesheet it checks names them the same way, so the check runs on any executor (local, Slurm, AWS Batch)
-    def ch_rows = ch_samples.toSortedList { a, b -> a[0].id <=> b[0].id }
+    // VALIDATE stages the files as inputs/1/<name>, inputs/2/<name>, ... in the samplesheet's order; the
+    // samplesheet it checks names them the same way, so the check runs on any executor (local, Slurm, AWS Batch)
+    def ch_rows = ch_samples.toSortedList { a, b -> a[0].row <=> b[0].row }
     def ch_sheet = ch_rows
         .map { rows -> stagedSamplesheet(rows) }
         .collectFile(name: 'samplesheet.csv')

@@ -44,10 +44,10 @@ workflow PIPELINE_INITIALISATION {
 
     // One [ meta, file ] per samplesheet row: nf-schema checks columns, values and that each file exists.
     // As in `crossomics validate`, relative paths name files beside the samplesheet and modality names are
-    // case-insensitive.
+    // case-insensitive; meta.row (1-based) keeps the sheet's order, which `crossomics run` follows too.
+    def rows = samplesheetToList(resolveSamplesheet(input), "${projectDir}/assets/schema_input.json")
     def ch_samplesheet = channel
-        .fromList(samplesheetToList(resolveSamplesheet(input), "${projectDir}/assets/schema_input.json"))
-        .map { meta, file -> [ meta + [ modality: meta.modality.toLowerCase() ], file ] }
+        .fromList(rows.withIndex().collect { row, i -> [ row[0] + [ modality: row[0].modality.toLowerCase(), row: i + 1 ], row[1] ] })
 
     emit:
     samplesheet = ch_samplesheet  // channel: [ val(meta), path(file) ]
@@ -166,8 +166,8 @@ def csvField(value) {
 }
 
 //
-// The samplesheet VALIDATE checks: the same rows, with each file named as VALIDATE stages it
-// (inputs/<position>/<file name>, positions counted from 1 in the order of `rows`)
+// The samplesheet VALIDATE checks (and TRAIN and METRICS read): the same rows, with each file named as VALIDATE
+// stages it (inputs/<position>/<file name>, positions counted from 1 in the order of `rows`)
 //
 def stagedSamplesheet(rows) {
     def columns = [ 'sample', 'modality', 'file', 'batch', 'condition', 'genome', 'mudata_key', 'allow_non_counts' ]
