@@ -113,10 +113,10 @@ class Pipeline:
                                     "call": "stagedSamplesheet",
                                     "args": [[[meta, {"__file__": str(path)}] for meta, path in rows]]}, []),
             ("VALIDATE", tasks.task_request("validate", [[{"id": "samplesheet"}, str(self.sheet), [str(p) for _, p in rows]], str(self.gtf)], c), []),
-            ("QC_rna", tasks.task_request("qc", [[m["rna"], str(f["snare_rna"])], []], c), []),
-            ("QC_atac", tasks.task_request("qc", [[m["atac"], str(f["snare_atac"])], str(self.gtf)], c), []),
-            ("QC_cite_rna", tasks.task_request("qc", [[m["cite_rna"], str(f["eccite_rna"])], []], c), []),
-            ("QC_cite_adt", tasks.task_request("qc", [[m["cite_adt"], str(f["eccite_adt"])], []], c), []),
+            ("QC_rna", tasks.task_request("qc", [[m["rna"], str(f["snare_rna"]), []]], c), []),
+            ("QC_atac", tasks.task_request("qc", [[m["atac"], str(f["snare_atac"]), str(self.gtf)]], c), []),
+            ("QC_cite_rna", tasks.task_request("qc", [[m["cite_rna"], str(f["eccite_rna"]), []]], c), []),
+            ("QC_cite_adt", tasks.task_request("qc", [[m["cite_adt"], str(f["eccite_adt"]), []]], c), []),
         ]
         for s in ("rna", "atac", "cite_rna", "cite_adt"):
             plan.append((f"PREPROCESS_{s}", tasks.task_request("preprocess", [[m[s], out(f"QC_{s}", f"qc/{s}.qc.h5ad")]], c), [f"QC_{s}"]))

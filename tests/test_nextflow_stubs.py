@@ -29,7 +29,7 @@ def _inputs(module: str, f) -> list:
     model = f("model/")
     return {
         "validate": [[{"id": "samplesheet"}, f("samplesheet.csv"), [f("a/s1.h5ad"), f("b/s2.h5ad")]], []],
-        "qc": [[rna, f("s1.h5ad")], []],
+        "qc": [[rna, f("s1.h5ad"), []]],
         "preprocess": [[rna, f("s1.qc.h5ad")]],
         "gene_activity": [[atac, f("s2.h5ad")], f("genes.gtf")],
         "geneset_score": [[rna, f("s1.h5ad")], [f("a.gmt"), f("b.gmt")]],

@@ -5,8 +5,8 @@ process QC {
     conda "${moduleDir}/../environment.yml"
 
     input:
-    tuple val(meta), path(counts)
-    path annotation  // GTF/BED6 genes for the ATAC promoter fraction, or []
+    // annotation: GTF/BED6 genes for the ATAC promoter fraction, or [] (other modalities, no --annotation)
+    tuple val(meta), path(counts), path(annotation)
 
     output:
     tuple val(meta), path("qc/${meta.id}.qc.h5ad"), emit: h5ad

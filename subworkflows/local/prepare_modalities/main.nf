@@ -12,7 +12,8 @@ workflow PREPARE_MODALITIES {
     annotation  // value: path(gtf or bed), or []
 
     main:
-    QC(ch_samples, annotation)
+    // the annotation goes to ATAC samples only (the promoter fraction of their peaks)
+    QC(ch_samples.map { meta, file -> [ meta, file, meta.modality == 'atac' ? annotation : [] ] })
     PREPROCESS(QC.out.h5ad)
 
     emit:
