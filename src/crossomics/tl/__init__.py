@@ -1,0 +1,26 @@
+"""Tools over a trained model: cross-modal generation, matched simulation, augmentation (and perturbation)."""
+
+from __future__ import annotations
+
+from .augment import augment, run_augment
+from .generate import generate, load_model
+from .latent_prior import LatentPrior, fit_latent_prior, load_latent_prior, save_latent_prior
+from .simulate import allocate, simulate
+from .stages import run_generate, run_generation_stage, run_simulate, run_simulation_stage
+
+__all__ = [
+    "LatentPrior",
+    "allocate",
+    "augment",
+    "fit_latent_prior",
+    "generate",
+    "load_latent_prior",
+    "load_model",
+    "run_augment",
+    "run_generate",
+    "run_generation_stage",
+    "run_simulate",
+    "run_simulation_stage",
+    "save_latent_prior",
+    "simulate",
+]

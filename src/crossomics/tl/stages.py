@@ -1,0 +1,258 @@
+"""Generation and simulation as steps: read inputs, compute, write under ``DIR/`` (same for CLI and runner).
+
+``run_generate`` / ``run_simulate`` serve ``crossomics generate`` / ``crossomics simulate``;
+``run_generation_stage`` / ``run_simulation_stage`` serve ``crossomics run`` and score fidelity into
+``DIR/metrics/generation.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import anndata as ad
+import numpy as np
+import pandas as pd
+
+from .._keys import KEYS
+from ..errors import InputError
+from ..io.layout import Layout
+from ..io.read import read_matrix
+from ..io.samplesheet import SampleRow
+from ..io.write import write_h5ad, write_json
+from ..metrics.generation import generation_fidelity, simulation_realism
+from ..model.inputs import select_counts
+from .generate import BATCH_SIZE, generate, load_model
+from .latent_prior import load_latent_prior
+from .simulate import simulate
+
+log = logging.getLogger("crossomics")
+
+MIN_PAIRED_CELLS = 10  # shared barcodes needed to treat two samples as paired
+
+
+def run_generate(
+    model_dir: str | Path,
+    input_path: str | Path,
+    out: str | Path,
+    *,
+    source: str,
+    target: str,
+    device: str = "auto",
+    batch_size: int = BATCH_SIZE,
+) -> ad.AnnData:
+    """``crossomics generate``: read cells, generate the target modality, write ``out`` (h5ad)."""
+    model = load_model(model_dir, device=device)
+    modality = model.domains[model.resolve_domain(source)].modality
+    adata = read_matrix(input_path, modality=modality)
+    result = generate(
+        model,
+        adata,
+        source=source,
+        target=target,
+        batch_size=batch_size,
+        model_path=str(model_dir),
+        input_name=str(input_path),
+    )
+    write_h5ad(result, out)
+    return result
+
+
+def read_proportions(path: str | Path) -> dict[str, float]:
+    """``cell_type`` and ``proportion`` (or ``fraction``, ``count``, ``n_cells``) of a CSV/TSV file."""
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, sep=None, engine="python", dtype={"cell_type": str})
+    except (OSError, pd.errors.ParserError, UnicodeDecodeError) as err:
+        msg = f"{path}: cannot be read as a CSV table ({err}). Give columns cell_type,proportion."
+        raise InputError(msg) from None
+    value = next((c for c in ("proportion", "fraction", "count", "n_cells") if c in table.columns), None)
+    if "cell_type" not in table.columns or value is None:
+        have = ", ".join(map(str, table.columns))
+        msg = f"{path}: needs columns cell_type and proportion (or fraction/count); it has {have}."
+        raise InputError(msg)
+    if table["cell_type"].duplicated().any():
+        twice = ", ".join(table.loc[table["cell_type"].duplicated(), "cell_type"])
+        msg = f"{path}: cell type(s) listed twice: {twice}."
+        raise InputError(msg)
+    values = pd.to_numeric(table[value], errors="coerce")
+    if values.isna().any():
+        row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 2
+        msg = f"{path}: row {row}, column {value}: not a number ({table[value].iloc[row - 2]!r})."
+        raise InputError(msg)
+    return dict(zip(table["cell_type"], values.astype(float), strict=True))
+
+
+def run_simulate(
+    model_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    n_cells: int,
+    cell_types: list[str] | None = None,
+    proportions: str | Path | None = None,
+    condition: str | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    dispersion: str = "calibrated",
+) -> dict[str, Any]:
+    """``crossomics simulate``: simulate, write ``<out_dir>/<modality>.h5ad``; returns paths and seconds."""
+    shares = None if proportions is None else read_proportions(proportions)
+    model = load_model(model_dir, device=device)
+    prior = load_latent_prior(model, model_dir, seed=seed)
+    start = time.perf_counter()
+    sims = simulate(
+        model,
+        prior,
+        n_cells=n_cells,
+        cell_types=cell_types or None,
+        proportions=shares,
+        condition=condition,
+        seed=seed,
+        dispersion=dispersion,
+        model_path=str(model_dir),
+    )
+    seconds = time.perf_counter() - start
+    paths = {name: write_h5ad(adata, Path(out_dir) / f"{name}.h5ad") for name, adata in sims.items()}
+    return {"paths": paths, "seconds": seconds, "n_cells": n_cells, "simulated": sims}
+
+
+SIMULATION_PREFIX = "simulation_"
+
+
+def _merge_metrics(layout: Layout, entries: dict[str, Any], *, simulation: bool) -> None:
+    """Replace one stage's keys of ``metrics/generation.json`` (simulation or generation); keep the rest."""
+    path = layout.metrics("generation")
+    try:
+        current = json.loads(path.read_text()) if path.is_file() else {}
+    except json.JSONDecodeError:
+        log.warning("%s is not valid JSON; starting it afresh", path)
+        current = {}
+    current = {k: v for k, v in current.items() if k.startswith(SIMULATION_PREFIX) != simulation}
+    write_json({**current, **entries}, path)
+
+
+def _preprocessed(layout: Layout, sample: str, cache: dict[str, ad.AnnData]) -> ad.AnnData:
+    if sample not in cache:
+        path = layout.outdir / "preprocess" / f"{sample}.h5ad"
+        if not path.is_file():
+            msg = f"{path}: missing; generation reads preprocessed cells. Run `crossomics preprocess` first."
+            raise InputError(msg)
+        cache[sample] = ad.read_h5ad(path)
+    return cache[sample]
+
+
+def run_generation_stage(
+    layout: Layout,
+    rows: list[SampleRow],
+    *,
+    device: str = "auto",
+    seed: int = 0,
+    batch_size: int = BATCH_SIZE,
+) -> dict[str, Any]:
+    """Generate each sample as every other modality it has paired cells in; score against the real cells.
+
+    Writes ``generation/<sample>_to_<target>.h5ad`` (all cells of ``sample``, see
+    :func:`~crossomics.tl.generate.generate`) for every ordered pair of samples of different modalities with
+    at least ``MIN_PAIRED_CELLS`` shared barcodes, and ``metrics/generation.json`` key
+    ``<sample>_to_<target>``:
+    :func:`~crossomics.metrics.generation.generation_fidelity` over the shared cells (in-sample: these cells
+    were seen in training, unpaired unless ``--paired``).
+
+    Returns
+    -------
+    The metrics written, by pair.
+    """
+    model = load_model(layout.model_dir(), device=device)
+    trained = [r for r in rows if r.sample in model.domains]
+    cache: dict[str, ad.AnnData] = {}
+    metrics: dict[str, Any] = {}
+    for a in trained:
+        for b in trained:
+            if a.modality == b.modality:
+                continue
+            pre_a, pre_b = _preprocessed(layout, a.sample, cache), _preprocessed(layout, b.sample, cache)
+            shared = pre_a.obs_names.intersection(pre_b.obs_names)
+            if len(shared) < MIN_PAIRED_CELLS:
+                continue
+            gen = generate(
+                model,
+                pre_a,
+                source=a.sample,
+                target=b.sample,
+                batch_size=batch_size,
+                model_path=str(layout.model_dir()),
+                input_name=f"sample {a.sample}",
+            )
+            key = f"{a.sample}_to_{b.sample}"
+            write_h5ad(gen, layout.dir("generation") / f"{key}.h5ad")
+            real, _ = select_counts(
+                pre_b[shared], model.domains[b.sample].features, source=f"sample {b.sample}"
+            )
+            labels = (
+                pre_b.obs.loc[shared, KEYS.cell_type].astype(str).to_numpy()
+                if KEYS.cell_type in pre_b.obs
+                else None
+            )
+            metrics[key] = {
+                "source": a.sample,
+                "target": b.sample,
+                "n_paired_cells": len(shared),
+                "in_sample": True,
+                **generation_fidelity(
+                    gen[shared].X,
+                    real,
+                    likelihood=model.domains[b.sample].likelihood,
+                    labels=labels,
+                    seed=seed,
+                ),
+            }
+            log.info(
+                "generation %s: %s", key, {k: v for k, v in metrics[key].items() if isinstance(v, float)}
+            )
+    if not metrics:
+        log.info("generation: no two samples of different modalities share cells; nothing to score")
+    _merge_metrics(layout, metrics, simulation=False)
+    return metrics
+
+
+def run_simulation_stage(
+    layout: Layout, *, n_cells: int = 2000, seed: int = 0, device: str = "auto", evaluate: bool = True
+) -> dict[str, Any]:
+    """Simulate ``n_cells`` matched cells into ``simulation/<modality>.h5ad`` and score their realism.
+
+    ``metrics/generation.json`` gains ``simulation_<modality>``:
+    :func:`~crossomics.metrics.generation.simulation_realism` against the preprocessed cells of the sample
+    that modality was decoded by (count modalities only), with the simulation's seconds.
+    """
+    model_dir = layout.model_dir()
+    result = run_simulate(model_dir, layout.dir("simulation"), n_cells=n_cells, seed=seed, device=device)
+    entries: dict[str, Any] = {}
+    for name, sim in result["simulated"].items():
+        info = sim.uns[KEYS.simulate]
+        entry: dict[str, Any] = {
+            "sample": info["sample"],
+            "n_cells": sim.n_obs,
+            "seconds": round(result["seconds"], 2),
+        }
+        real_path = layout.outdir / "preprocess" / f"{info['sample']}.h5ad"
+        if evaluate and info["likelihood"] != "normal" and real_path.is_file():
+            real = ad.read_h5ad(real_path)
+            counts, _ = select_counts(real, list(map(str, sim.var_names)), source=f"sample {info['sample']}")
+            if info["likelihood"] == "bernoulli":
+                counts = (counts > 0).astype(np.float32)
+            labels = (
+                real.obs[KEYS.cell_type].astype(str).to_numpy()
+                if KEYS.cell_type in real.obs
+                else np.full(real.n_obs, "all")
+            )
+            entry.update(
+                simulation_realism(
+                    counts, labels, sim.X, sim.obs[KEYS.cell_type].astype(str).to_numpy(), seed=seed
+                )
+            )
+        entries[f"{SIMULATION_PREFIX}{name}"] = entry
+    _merge_metrics(layout, entries, simulation=True)
+    return {"paths": result["paths"], "seconds": result["seconds"], "metrics": entries}

@@ -1,0 +1,252 @@
+"""Cross-modal generation and augmentation on a small trained demo model: contract, fidelity, bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _generation_model import demo_model
+from conftest import assert_user_error, invoke
+
+from crossomics._keys import KEYS
+from crossomics.errors import InputError
+from crossomics.metrics.generation import gene_cell_correlation, log_normalise
+from crossomics.model.inputs import select_counts
+from crossomics.tl import augment, generate, load_model, run_generation_stage
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return demo_model(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def model(demo):
+    return load_model(demo.model_dir, device="cpu")
+
+
+def _real(demo, model, sample: str, cells) -> sp.csr_matrix:
+    counts, _ = select_counts(demo.preprocessed(sample)[cells], model.domains[sample].features, source=sample)
+    return counts
+
+
+def test_rna_to_protein_tracks_the_real_protein(demo, model):
+    rna = demo.preprocessed("rna_b")
+    out = generate(model, rna, source="rna_b", target="adt")
+    scores = gene_cell_correlation(out.X, _real(demo, model, "adt_b", rna.obs_names))
+    print(scores)
+    assert scores["gene_r"] > scores["gene_r_shuffled"] + 0.15
+    assert scores["cell_r"] > scores["cell_r_shuffled"] + 0.03
+
+
+def test_output_contract(demo, model):
+    atac = demo.preprocessed("atac_a")
+    out = generate(model, atac, source="atac_a", target="rna_a", model_path=demo.model_dir)
+    assert out.obs_names.equals(atac.obs_names)
+    assert out.obs[KEYS.cell_type].equals(atac.obs[KEYS.cell_type])
+    assert list(out.var_names) == model.domains["rna_a"].features
+    assert isinstance(out.X, np.ndarray) and out.X.dtype == np.float32 and (out.X >= 0).all()
+    assert np.allclose(
+        out.X.sum(1), model.domains["rna_a"].library_median, rtol=1e-3
+    )  # NB means at the median
+    assert out.obsm[KEYS.latent].shape == (atac.n_obs, model.arch.n_joint)
+    info = out.uns[KEYS.generate]
+    assert (info["source_sample"], info["target_sample"], info["target_modality"]) == (
+        "atac_a",
+        "rna_a",
+        "rna",
+    )
+    assert info["n_missing"] == 0 and info["model"] == str(demo.model_dir) and info["version"]
+    peaks = generate(model, demo.preprocessed("rna_a"), source="rna", target="atac").X
+    assert peaks.min() >= 0 and peaks.max() <= 1  # probabilities
+
+
+def test_batches_do_not_change_the_result(demo, model):
+    rna = demo.preprocessed("rna_b")
+    whole = generate(model, rna, source="rna_b", target="adt_b", batch_size=4096).X
+    assert np.allclose(generate(model, rna, source="rna_b", target="adt_b", batch_size=7).X, whole, atol=1e-5)
+
+
+def test_new_cells_with_missing_features_through_the_cli(demo, model, tmp_path):
+    raw = ad.read_h5ad(demo.data / "rna_b.h5ad")  # raw counts, cells never preprocessed with this subset
+    keep = raw.var_names[~raw.var_names.isin(model.domains["rna_b"].preprocess["features"][:40])]
+    new = raw[:150, keep].copy()
+    new.obs_names = [f"query-{i}" for i in range(new.n_obs)]
+    path = tmp_path / "query.h5ad"
+    new.write_h5ad(path)
+    out_path = tmp_path / "gen.h5ad"
+    result = invoke(
+        "generate",
+        "--model",
+        demo.model_dir,
+        "--input",
+        path,
+        "--source",
+        "rna_b",
+        "--target",
+        "adt",
+        "--out",
+        out_path,
+        "--device",
+        "cpu",
+        "--batch-size",
+        64,
+    )
+    assert result.exit_code == 0, result.output
+    assert "40/" in result.output and "missing" in result.output
+    out = ad.read_h5ad(out_path)
+    assert out.obs_names.equals(new.obs_names) and out.uns[KEYS.generate]["n_missing"] == 40
+    truth = ad.read_h5ad(demo.data / "adt_b.h5ad")[raw.obs_names[:150]]  # the same cells' protein
+    real, _ = select_counts(truth, list(out.var_names), source="adt")
+    scores = gene_cell_correlation(out.X, real)
+    assert scores["gene_r"] > scores["gene_r_shuffled"] + 0.1
+
+
+def test_generation_stage_writes_pairs_and_fidelity(demo):
+    metrics = run_generation_stage(demo.layout, demo.rows, device="cpu")
+    pairs = {"rna_a_to_atac_a", "atac_a_to_rna_a", "rna_b_to_adt_b", "adt_b_to_rna_b"}
+    assert set(metrics) == pairs
+    assert {p.stem for p in (demo.layout.outdir / "generation").glob("*.h5ad")} == pairs
+    written = json.loads(demo.layout.metrics("generation").read_text())
+    assert set(written) >= pairs
+    protein = written["rna_b_to_adt_b"]
+    assert protein["n_paired_cells"] == 300 and protein["gene_r"] > protein["gene_r_shuffled"] + 0.15
+    peaks = written["rna_a_to_atac_a"]
+    assert 0.5 < peaks["auroc"] <= 1 and "auroc_peak_frequency" in peaks
+    assert set(peaks["marker_overlap_per_type"]) == set(
+        demo.preprocessed("atac_a").obs[KEYS.cell_type].astype(str)
+    )
+
+
+def test_augment_tops_up_rare_types_with_cells_that_look_like_them(demo, tmp_path):
+    adt = ad.read_h5ad(demo.data / "adt_b.h5ad")
+    counts = adt.obs[KEYS.cell_type].value_counts()
+    rare = counts.index[-1]
+    min_cells = int(counts.iloc[0]) + 40  # every type is topped up
+    out_path = tmp_path / "aug.h5ad"
+    result = invoke(
+        "augment",
+        "--model",
+        demo.model_dir,
+        "--input",
+        demo.data / "adt_b.h5ad",
+        "--modality",
+        "adt",
+        "--min-cells",
+        min_cells,
+        "--out",
+        out_path,
+        "--device",
+        "cpu",
+        "--seed",
+        3,
+    )
+    assert result.exit_code == 0, result.output
+    out = ad.read_h5ad(out_path)
+    after = out.obs[KEYS.cell_type].value_counts()
+    assert (after[counts.index] == min_cells).all()
+    real = out[~out.obs[KEYS.synthetic].astype(bool)]
+    synth = out[out.obs[KEYS.synthetic].astype(bool)]
+    assert real.obs_names.equals(adt.obs_names) and synth.n_obs == (min_cells - counts).sum()
+    assert np.array_equal(real.X.toarray(), adt[:, out.var_names].X.toarray())
+    assert np.allclose(synth.X.data, np.round(synth.X.data))
+    # synthetic points lie among the real cells of their own type in the joint space ...
+    z_real, z_syn = real.obsm[KEYS.latent], synth.obsm[KEYS.latent]
+    types = np.asarray(sorted(counts.index))
+    centroids = np.vstack([z_real[(real.obs[KEYS.cell_type] == t).to_numpy()].mean(0) for t in types])
+    nearest = types[((z_syn[:, None, :] - centroids[None]) ** 2).sum(-1).argmin(1)]
+    assert (nearest == synth.obs[KEYS.cell_type].astype(str).to_numpy()).mean() > 0.9
+    # ... and their counts look like that type's (B cells: a type the 5-epoch decoder already separates)
+    profile = {t: log_normalise(real[real.obs[KEYS.cell_type] == t].X).mean(0) for t in types}
+    syn_b = log_normalise(synth[synth.obs[KEYS.cell_type] == "B"].X).mean(0)
+    r = {t: np.corrcoef(syn_b, profile[t])[0, 1] for t in types}
+    assert max(r, key=r.get) == "B", r
+    assert out.uns[KEYS.augment]["cells_added"][rare] == min_cells - counts[rare]
+    unchanged = augment(
+        load_model(demo.model_dir, device="cpu"), adt, modality="adt", min_cells=int(counts.min())
+    )
+    assert unchanged.n_obs == adt.n_obs and not unchanged.obs[KEYS.synthetic].any()
+
+
+def test_bad_input_is_a_clear_error(demo, tmp_path):
+    pre = demo.data / "rna_b.h5ad"
+    common = ("--source", "rna", "--out", tmp_path / "x.h5ad", "--device", "cpu")
+    assert_user_error(
+        invoke("generate", "--model", demo.model_dir, "--input", pre, "--target", "methylation", *common),
+        "no sample or modality named 'methylation'",
+        "adt_b (adt)",
+    )
+    assert_user_error(
+        invoke("generate", "--model", tmp_path / "nope", "--input", pre, "--target", "adt", *common),
+        "model folder not found",
+    )
+    foreign = ad.read_h5ad(pre)
+    foreign.var_names = [f"X{i}" if i % 3 else g for i, g in enumerate(foreign.var_names)]
+    foreign.write_h5ad(tmp_path / "foreign.h5ad")
+    assert_user_error(
+        invoke(
+            "generate",
+            "--model",
+            demo.model_dir,
+            "--input",
+            tmp_path / "foreign.h5ad",
+            "--target",
+            "adt",
+            *common,
+        ),
+        "of the model's",
+        "features",
+        "at least 50%",
+    )
+    lognorm = ad.read_h5ad(pre)
+    lognorm.X = sp.csr_matrix(np.log1p(lognorm.X.toarray()).astype(np.float32))
+    lognorm.write_h5ad(tmp_path / "lognorm.h5ad")
+    assert_user_error(
+        invoke(
+            "generate",
+            "--model",
+            demo.model_dir,
+            "--input",
+            tmp_path / "lognorm.h5ad",
+            "--target",
+            "adt",
+            *common,
+        ),
+        "non-integer",
+        "raw counts",
+    )
+    old = tmp_path / "old_model"
+    shutil.copytree(demo.model_dir, old)
+    manifest = json.loads((old / "model.json").read_text())
+    (old / "model.json").write_text(json.dumps({**manifest, "format_version": 0}))
+    assert_user_error(
+        invoke("generate", "--model", old, "--input", pre, "--target", "adt", *common), "format 0", "retrain"
+    )
+    unlabelled = ad.read_h5ad(pre)
+    del unlabelled.obs[KEYS.cell_type]
+    unlabelled.write_h5ad(tmp_path / "unlabelled.h5ad")
+    assert_user_error(
+        invoke(
+            "augment",
+            "--model",
+            demo.model_dir,
+            "--input",
+            tmp_path / "unlabelled.h5ad",
+            "--modality",
+            "rna",
+            "--min-cells",
+            10,
+            "--out",
+            tmp_path / "a.h5ad",
+        ),
+        "cell_type",
+    )
+
+
+def test_no_cells_is_an_error(demo, model):
+    with pytest.raises(InputError, match="has no cells"):
+        generate(model, demo.preprocessed("rna_b")[:0], source="rna", target="adt")
