@@ -173,11 +173,26 @@ def test_config_lists_the_sections_in_order_and_is_valid() -> None:
     assert check.returncode == 0, check.stdout + check.stderr
 
 
-def test_report_command_writes_the_html(full_run, run_cli) -> None:
+def test_report_command_writes_the_html(full_run, run_cli, monkeypatch) -> None:
+    """As the MULTIQC task runs it: in the output folder, relative paths, a staged copy of the settings."""
     layout, sheet, contents, _ = full_run
-    result = run_cli("report", "--outdir", layout.outdir, "--input", sheet)
+    settings = DEFAULT_CONFIG.read_text().replace(
+        'title: "crossomics report"', 'title: "crossomics task report"'
+    )
+    write_text(settings, layout.outdir / "multiqc_config.yml")
+    monkeypatch.chdir(layout.outdir)
+    args = (
+        "--outdir",
+        ".",
+        "--input",
+        sheet.relative_to(layout.outdir),
+        "--multiqc-config",
+        "multiqc_config.yml",
+    )
+    result = run_cli("report", *args)
     assert result.exit_code == 0, result.output + repr(result.exception)
     html = (layout.outdir / "multiqc" / "multiqc_report.html").read_text()
+    assert "crossomics task report" in html
     for section, _, _ in registry():
         assert f'id="{section.id}"' in html and section.title in html
     for anchor in contents:

@@ -159,13 +159,14 @@ def run_report(
     -------
     The path of the written report.
     """
-    config = Path(config) if config is not None else DEFAULT_CONFIG
+    # absolute paths: MultiQC runs in a scratch folder, and the Nextflow task passes `--outdir .`
+    config = (Path(config) if config is not None else DEFAULT_CONFIG).resolve()
     if config.is_file():
         _check_config(config)
     else:
         log.warning("report: MultiQC settings %s not found; using built-in title and section order", config)
     folder, notes = build_inputs(layout, samplesheet=samplesheet, seed=seed, config=config)
-    out = layout.dir("multiqc")
+    folder, out = folder.resolve(), layout.dir("multiqc").resolve()
     with tempfile.TemporaryDirectory(prefix=".multiqc-", dir=out) as scratch:
         cmd = [
             sys.executable,
