@@ -215,13 +215,19 @@ class Trainer:
         return {k: float(v.detach()) for k, v in res["terms"].items()}
 
     def _step_or_split(self, batch: dict[str, np.ndarray]) -> list[dict[str, float]]:
-        """:meth:`_step`; on GPU out-of-memory, halve the batch size and retry the batch as two halves."""
+        """:meth:`_step`; on GPU out-of-memory, halve the batch size and retry the batch in pieces that size.
+
+        Later batches (and epochs) use the halved size; ``history`` records it with the number of halvings.
+        """
+        n = max(len(v) for v in batch.values())
         try:
             return [self._step(batch)]
         except torch.cuda.OutOfMemoryError:
-            self._halve_batch_size()
-        halves = [{k: np.array_split(v, 2)[i] for k, v in batch.items()} for i in range(2)]
-        return [terms for half in halves for terms in self._step_or_split(half)]
+            if n <= self.config.batch_size:  # a piece left from a larger batch just needs cutting
+                self._halve_batch_size()
+        size = self.config.batch_size
+        pieces = [{k: v[i : i + size] for k, v in batch.items()} for i in range(0, n, size)]
+        return [terms for piece in pieces for terms in self._step_or_split(piece)]
 
     def _halve_batch_size(self) -> None:
         self.opt.zero_grad(set_to_none=True)
@@ -332,7 +338,7 @@ class Trainer:
             return
         try:
             self._restore(torch.load(self.checkpoint_path, map_location=self.device, weights_only=True))
-        except Exception as err:  # a damaged checkpoint, or one of another model or version
+        except Exception as err:  # noqa: BLE001 - damaged, or of another model or version: any failure
             msg = (
                 f"--resume: checkpoint {self.checkpoint_path} cannot be restored ({type(err).__name__}: "
                 f"{str(err).splitlines()[0] if str(err) else ''}): it is damaged or was written for other samples, "
