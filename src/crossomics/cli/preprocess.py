@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import click
-
 from pathlib import Path
+
+import click
 
 from ..errors import InputError, join_problems
 from ..io._matrix_checks import matrix_problems
@@ -15,6 +15,7 @@ from ..pp.features import run_preprocess
 from ..pp.qc import QCThresholds, run_qc, tss_table
 from . import cli
 from ._options import outdir_option, seed_option
+
 
 def _read_checked(path: str, sample: str, modality: str, mudata_key: str | None = None):
     """Read one sample's matrix and refuse what is never valid (NaN/inf, duplicate names, a single feature,

@@ -31,7 +31,9 @@ from ._progress import epoch_progress
 def train_cmd(input_: str, outdir: str, device: str, seed: int, max_epochs: int | None, resume: bool, paired: bool) -> None:
     """Train the model on DIR/preprocess and DIR/priors; write DIR/model, DIR/integration and metrics."""
     from ..model.train_step import run_train
+    from ..settings import resolve_device
 
+    resolve_device(device)  # a missing GPU fails before any data is read
     rows = read_samplesheet(input_)
     with epoch_progress() as progress:
         summary = run_train(
@@ -53,10 +55,9 @@ def train_cmd(input_: str, outdir: str, device: str, seed: int, max_epochs: int 
 def embed_cmd(model_dir: str, input_: str, sample: str, modality: str, outdir: str, device: str) -> None:
     """Embed cells into the joint space: DIR/integration/<sample>.latent.h5ad (obsm X_crossomics)."""
     from .._keys import KEYS
-    from ..model import CrossModel
-
     from ..errors import InputError
     from ..io.read import read_matrix
+    from ..model import CrossModel
 
     model = CrossModel.load(model_dir, device=device)
     adata = read_matrix(input_)
