@@ -1,0 +1,344 @@
+"""Faults: writes cut short, `crossomics run` killed (SIGKILL) or stopped (SIGTERM) in training, no GPU, GPU OOM."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from conftest import assert_user_error
+
+from crossomics.errors import InputError
+from crossomics.io.write import TMP_MARK, write_h5ad, write_json
+from crossomics.module.network import Architecture, CrossNetwork, DomainSpec
+from crossomics.train import LossWeights, TrainConfig
+from crossomics.train.batches import DomainData
+from crossomics.train.trainer import Trainer
+
+N_CELLS = 150  # per sample
+EPOCHS = "12"  # per stage; the first checkpoint is written after pretraining epoch 5 (checkpoint_every)
+RUN = [
+    sys.executable,
+    "-m",
+    "crossomics.cli",
+    "run",
+    "--device",
+    "cpu",
+    "--seed",
+    "0",
+    "--max-epochs",
+    EPOCHS,
+]
+ENV = {
+    **os.environ,
+    "OMP_NUM_THREADS": "1",
+}  # one torch thread: several times faster on a busy 2-core machine
+
+
+def _temps(root: Path) -> list[Path]:
+    return sorted(root.rglob(f"*{TMP_MARK}*"))
+
+
+# --- atomic writes ------------------------------------------------------------------------------------------
+
+
+def test_write_interrupted_in_process_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    final = tmp_path / "qc" / "s1.qc.h5ad"
+    write_h5ad(ad.AnnData(sp.csr_matrix(np.ones((3, 2), np.float32))), final)
+    before = final.read_bytes()
+
+    def half_then_interrupt(self, path, *args, **kwargs):
+        Path(path).write_bytes(before[: len(before) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ad.AnnData, "write_h5ad", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        write_h5ad(ad.AnnData(sp.csr_matrix(np.zeros((5, 2), np.float32))), final)
+    assert final.read_bytes() == before  # the complete earlier file, not the half-written one
+    assert _temps(tmp_path) == []
+    with pytest.raises(KeyboardInterrupt):
+        write_h5ad(ad.AnnData(sp.csr_matrix(np.zeros((5, 2), np.float32))), tmp_path / "qc" / "new.qc.h5ad")
+    assert not (tmp_path / "qc" / "new.qc.h5ad").exists() and _temps(tmp_path) == []
+
+
+def test_write_killed_leaves_only_a_temp_that_the_next_run_removes(tmp_path, run_cli):
+    outdir = tmp_path / "results"
+    write_json({"cells_out": 10}, outdir / "qc" / "s1.qc.json")
+    old = (outdir / "qc" / "s1.qc.json").read_text()
+    script = textwrap.dedent(
+        f"""
+        import os, signal
+        from crossomics.io.write import atomic_path
+        for name in ("s1.qc.json", "s2.qc.json"):
+            with atomic_path({str(outdir / "qc")!r} + "/" + name) as tmp:
+                tmp.write_text('{{"cells_out": ')  # half of the JSON
+                os.kill(os.getpid(), signal.SIGKILL)
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120, check=False)
+    assert done.returncode == -signal.SIGKILL
+    assert (outdir / "qc" / "s1.qc.json").read_text() == old  # never replaced by the half-written one
+    assert not (outdir / "qc" / "s2.qc.json").exists()
+    assert len(_temps(outdir)) == 1
+    # the next `crossomics run` on the folder removes the stale temp first (here its samplesheet is bad)
+    result = run_cli("run", "--input", tmp_path / "none.csv", "--outdir", outdir)
+    assert_user_error(result, "none.csv does not exist")
+    assert _temps(outdir) == [] and (outdir / "qc" / "s1.qc.json").read_text() == old
+
+
+# --- crossomics run killed in training ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_sheet(demo_data, tmp_path_factory) -> Path:
+    """RNA and ATAC samples of the demo cut to N_CELLS cells each."""
+    root = tmp_path_factory.mktemp("tiny")
+    for sample in ("rna_a", "atac_a"):
+        ad.read_h5ad(demo_data / f"{sample}.h5ad")[:N_CELLS].copy().write_h5ad(root / f"{sample}.h5ad")
+    sheet = root / "samplesheet.csv"
+    sheet.write_text("sample,modality,file\nrna_a,rna,rna_a.h5ad\natac_a,atac,atac_a.h5ad\n")
+    return sheet
+
+
+def _run_cmd(sheet: Path, outdir: Path, *extra: str) -> list[str]:
+    return [*RUN, "--input", str(sheet), "--outdir", str(outdir), "--n-sim-cells", "0", *extra]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tiny_sheet, tmp_path_factory) -> Path:
+    outdir = tmp_path_factory.mktemp("full") / "results"
+    done = subprocess.run(
+        _run_cmd(tiny_sheet, outdir), capture_output=True, text=True, timeout=900, env=ENV, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return outdir
+
+
+def _start_and_signal_after_checkpoint(cmd: list[str], outdir: Path, sig: int) -> tuple[int, str]:
+    """Start ``cmd``, send ``sig`` as soon as the first training checkpoint exists; return (exit code, stderr)."""
+    checkpoint = outdir / "model" / "checkpoint.pt"
+    log = outdir.parent / f"stderr-{sig}.txt"
+    with open(log, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=err, env=ENV)
+        deadline = time.time() + 600
+        while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.02)
+        if proc.poll() is None:
+            proc.send_signal(sig)
+        proc.wait(timeout=600)
+    return proc.returncode, log.read_text()
+
+
+def _latent(outdir: Path, sample: str) -> np.ndarray:
+    return ad.read_h5ad(outdir / "integration" / f"{sample}.latent.h5ad").obsm["X_crossomics"]
+
+
+def test_run_killed_in_training_resumes_to_the_uninterrupted_latent(tiny_sheet, uninterrupted, tmp_path):
+    outdir = tmp_path / "results"
+    rc, _ = _start_and_signal_after_checkpoint(_run_cmd(tiny_sheet, outdir), outdir, signal.SIGKILL)
+    assert rc == -signal.SIGKILL, "the run ended before the first checkpoint"
+    assert not (outdir / "integration").exists() and not (outdir / "model" / "weights.pt").exists()
+    state = torch.load(outdir / "model" / "checkpoint.pt", weights_only=True)
+    assert (state["stage"], state["epoch"]) == ("pretrain", 5)
+
+    done = subprocess.run(
+        _run_cmd(tiny_sheet, outdir, "--resume"),
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=ENV,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from" in done.stderr and "stage pretrain, epoch 5" in done.stderr
+    for sample in ("rna_a", "atac_a"):
+        np.testing.assert_allclose(_latent(outdir, sample), _latent(uninterrupted, sample), atol=1e-5, rtol=0)
+    assert _temps(outdir) == []
+
+
+def test_sigterm_in_training_stops_cleanly_after_a_checkpoint(tiny_sheet, tmp_path):
+    outdir = tmp_path / "results"
+    rc, stderr = _start_and_signal_after_checkpoint(_run_cmd(tiny_sheet, outdir), outdir, signal.SIGTERM)
+    assert rc not in (0, -signal.SIGTERM), (
+        "the run either finished or was killed by the signal's default action"
+    )
+    assert "Traceback" not in stderr
+    assert "signal 15: stopping after this epoch's checkpoint" in stderr
+    state = torch.load(outdir / "model" / "checkpoint.pt", weights_only=True)
+    assert state["stage"] == "pretrain" and state["epoch"] > 5  # the epoch under way was finished and saved
+    assert len(state["history"]) == state["epoch"]
+    assert not (outdir / "integration").exists() and _temps(outdir) == []
+
+
+# --- devices -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("command", ["train", "run", "embed", "generate", "perturb", "simulate"])
+def test_device_cuda_without_a_gpu_is_a_clear_input_error(
+    run_cli, demo_data, demo_run, no_gpu, tmp_path, command
+):
+    model, rna = demo_run / "model", demo_data / "rna_a.h5ad"
+    args = {
+        "train": ["--input", demo_data / "samplesheet.csv", "--outdir", tmp_path],
+        "run": ["--input", demo_data / "samplesheet.csv", "--outdir", tmp_path],
+        "embed": [
+            "--model",
+            model,
+            "--input",
+            rna,
+            "--sample",
+            "x",
+            "--modality",
+            "rna_a",
+            "--outdir",
+            tmp_path,
+        ],
+        "generate": [
+            "--model",
+            model,
+            "--input",
+            rna,
+            "--source",
+            "rna_a",
+            "--target",
+            "atac_a",
+            "--out",
+            tmp_path / "g.h5ad",
+        ],
+        "perturb": [
+            "--model",
+            model,
+            "--input",
+            rna,
+            "--modality",
+            "rna_a",
+            "--genes",
+            "x",
+            "--out",
+            tmp_path / "p",
+        ],
+        "simulate": ["--model", model, "--n-cells", "5", "--out", tmp_path / "s"],
+    }[command]
+    result = run_cli(command, *args, "--device", "cuda")
+    assert_user_error(
+        result,
+        "--device cuda: no CUDA GPU is visible",
+        "Use --device auto (falls back to the CPU) or --device cpu",
+    )
+    assert list(tmp_path.iterdir()) == []  # refused before anything was written
+
+
+def test_device_auto_without_a_gpu_runs_on_the_cpu(run_cli, demo_data, demo_run, no_gpu, tmp_path):
+    rna = demo_data / "rna_b.h5ad"
+    result = run_cli(
+        "embed",
+        "--model",
+        demo_run / "model",
+        "--input",
+        rna,
+        "--sample",
+        "rna_b",
+        "--modality",
+        "rna_b",
+        "--outdir",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    assert "--device auto: no CUDA GPU visible, using the CPU" in result.stderr
+    np.testing.assert_allclose(_latent(tmp_path, "rna_b"), _latent(demo_run, "rna_b"), atol=1e-5)
+
+
+# --- GPU out of memory ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def one_torch_thread():
+    """In-process training here on one thread (the CPU is shared); restored afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _tiny_trainer(batch_size: int) -> Trainer:
+    rng = np.random.default_rng(0)
+    torch.manual_seed(0)
+    data = {
+        "rna": DomainData("rna", rng.normal(size=(120, 6)), sp.csr_matrix(rng.poisson(1.0, (120, 20)))),
+        "atac": DomainData("atac", rng.normal(size=(90, 6)), sp.csr_matrix(rng.binomial(1, 0.2, (90, 30)))),
+    }
+    net = CrossNetwork(
+        [DomainSpec("rna", 6, 20, "nb"), DomainSpec("atac", 6, 30, "bernoulli")],
+        Architecture(n_latent=4, n_joint=3, n_hidden=8, aligner_hidden=8, discriminator_hidden=8),
+    )
+    config = TrainConfig(batch_size=batch_size, max_epochs_pretrain=2, max_epochs_align=2, seed=0)
+    return Trainer(net, data, [], config=config, weights=LossWeights(), device=torch.device("cpu"))
+
+
+def _oom_above(limit: int, monkeypatch) -> list[int]:
+    """Make every step on more than ``limit`` cells per domain raise CUDA OOM; returns the sizes tried."""
+    tried: list[int] = []
+    real = Trainer._step
+
+    def step(self, batch):
+        n = max(len(v) for v in batch.values())
+        tried.append(n)
+        if n > limit:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, batch)
+
+    monkeypatch.setattr(Trainer, "_step", step)
+    return tried
+
+
+def test_gpu_out_of_memory_halves_the_batch_retries_and_records_it(monkeypatch, caplog, one_torch_thread):
+    tried = _oom_above(30, monkeypatch)
+    trainer = _tiny_trainer(batch_size=128)
+    with caplog.at_level(logging.WARNING, logger="crossomics"):
+        history = trainer.fit()
+    assert tried[:3] == [128, 64, 32]  # the failing batch was retried in halves until it fit
+    assert max(n for n in tried if n <= 30) == 16 and trainer.config.batch_size == 16
+    assert [r["batch_size"] for r in history] == [16] * 4
+    assert [r["oom_retries"] for r in history] == [3, 0, 0, 0]  # 128 -> 64 -> 32 -> 16, once
+    assert all(np.isfinite(r["train_total"]) for r in history)
+    warnings = [r.getMessage() for r in caplog.records if "out of memory" in r.getMessage()]
+    assert (
+        warnings[0]
+        == "pretrain epoch 1: out of memory on cpu with batch size 128; retrying with batch size 64"
+    )
+    assert len(warnings) == 3
+
+
+def test_gpu_out_of_memory_at_batch_size_one_is_a_clear_error(monkeypatch, one_torch_thread):
+    _oom_above(0, monkeypatch)
+    with pytest.raises(
+        InputError, match="out of memory on cpu even with a batch of 1 cell. Fix: use --device cpu"
+    ):
+        _tiny_trainer(batch_size=4).fit()
+
+
+def test_resume_keeps_a_batch_size_halved_by_out_of_memory(monkeypatch, tmp_path, one_torch_thread):
+    _oom_above(30, monkeypatch)
+    trainer = _tiny_trainer(batch_size=128)
+    trainer.checkpoint_path = tmp_path / "checkpoint.pt"
+    trainer.fit()
+    monkeypatch.undo()
+    again = _tiny_trainer(batch_size=128)
+    again.checkpoint_path = tmp_path / "checkpoint.pt"
+    again.fit(resume=True)
+    assert again.config.batch_size == 16 and again.sampler.batch_size == 16
