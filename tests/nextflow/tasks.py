@@ -111,7 +111,8 @@ class TaskRun:
     stderr: str
     outputs: dict[str, list[str]] = field(default_factory=dict)  # emit name -> files found
     missing: list[str] = field(default_factory=list)  # "emit: pattern" declared but absent
-    seconds: float = 0.0
+    seconds: float = 0.0  # wall clock
+    cpu_seconds: float = 0.0  # user + system time of the command and its children
 
     @property
     def ok(self) -> bool:
@@ -125,7 +126,7 @@ class TaskRun:
         )
 
 
-def run_task(rendered: dict, workdir: Path, *, timeout: int = 900, env: dict | None = None) -> TaskRun:
+def run_task(rendered: dict, workdir: Path, *, env: dict | None = None) -> TaskRun:
     """Stage the inputs into ``workdir``, run the command, collect the declared outputs."""
     if "error" in rendered:
         raise RuntimeError(rendered["error"])
@@ -145,10 +146,18 @@ def run_task(rendered: dict, workdir: Path, *, timeout: int = 900, env: dict | N
     env.update(extra)
     (workdir / ".command.sh").write_text(rendered["command"])
     start = time.monotonic()
-    proc = subprocess.run(
-        [*SHELL, ".command.sh"], cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout, check=False,
-    )
-    run = TaskRun(rendered, workdir, proc.returncode, proc.stdout, proc.stderr, seconds=time.monotonic() - start)
+    # stdout and stderr to .command.out and .command.err, as Nextflow keeps them in the task folder
+    with open(workdir / ".command.out", "w") as out, open(workdir / ".command.err", "w") as err:
+        proc = subprocess.Popen([*SHELL, ".command.sh"], cwd=workdir, env=env, stdout=out, stderr=err)
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            proc.kill()
+            raise
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    run = TaskRun(rendered, workdir, proc.returncode, (workdir / ".command.out").read_text(),
+                  (workdir / ".command.err").read_text(), seconds=time.monotonic() - start,
+                  cpu_seconds=usage.ru_utime + usage.ru_stime)
     for out in rendered["outputs"]:
         files = [f for pattern in out["paths"] for f in glob_outputs(workdir, pattern, staged)]
         run.outputs[out["emit"] or f"output{len(run.outputs) + 1}"] = files
