@@ -120,8 +120,12 @@ def load_model(cls: type[CrossModel], path: Path, *, device: str = "cpu") -> Cro
     from .cross_model import DomainInfo
 
     manifest = read_manifest(path)
-    with np.load(path / ARRAYS, allow_pickle=False) as npz:
-        arrays = {k: npz[k] for k in npz.files}
+    try:
+        with np.load(path / ARRAYS, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+    except (ValueError, OSError) as err:  # object arrays (pickles) are refused by allow_pickle=False
+        msg = f"{path / ARRAYS}: not plain numeric arrays ({err}). Refusing it: retrain, or restore the folder."
+        raise InputError(msg) from None
     infos = []
     for entry in manifest["domains"]:
         params = dict(entry["preprocess"])
@@ -131,8 +135,14 @@ def load_model(cls: type[CrossModel], path: Path, *, device: str = "cpu") -> Cro
         infos.append(DomainInfo(**{**{k: v for k, v in entry.items() if k != "preprocess"}, "preprocess": params}))
     arch = Architecture(**{f.name: manifest["arch"][f.name] for f in fields(Architecture) if f.name in manifest["arch"]})
     model = cls(infos, arch=arch, smooth_neighbors=manifest["smooth_neighbors"])
-    state = torch.load(path / WEIGHTS, map_location="cpu", weights_only=True)
-    model.net.load_state_dict(state)
+    try:
+        model.net.load_state_dict(torch.load(path / WEIGHTS, map_location="cpu", weights_only=True))
+    except Exception as err:  # noqa: BLE001 - anything but a plain state dict of this architecture is refused
+        msg = (
+            f"{path / WEIGHTS}: not a state dict of the network described in {MANIFEST} ({type(err).__name__}: "
+            f"{str(err).splitlines()[0] if str(err) else ''}). Refusing it: retrain, or restore the folder."
+        )
+        raise InputError(msg) from None
     if manifest.get("train_config"):
         model.train_config = TrainConfig(**manifest["train_config"])
     if manifest.get("loss_weights"):
