@@ -72,7 +72,12 @@ def resolve_genes(
             hint = _close(gene, list(index))
             problems.append(f"{gene}: unknown gene" + (f"; did you mean {', '.join(hint)}?" if hint else ""))
     if problems:
-        raise InputError(join_problems(problems, f"{len(problems)} gene(s) cannot be perturbed:"))
+        example = ", ".join(index[:3])
+        header = (
+            f"{len(problems)} gene(s) cannot be perturbed; correct or remove them (the model's domain {domain} "
+            f"takes {len(index)} genes as input, e.g. {example}):"
+        )
+        raise InputError(join_problems(problems, header))
     return [int(i) for i in index.get_indexer(requested)]
 
 
