@@ -45,7 +45,8 @@ def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neig
 
     a = ad.AnnData(np.zeros((emb.shape[0], 1), np.float32))
     a.obsm["X_emb"] = np.asarray(emb, dtype=np.float32)
-    sc.pp.neighbors(a, use_rep="X_emb", n_neighbors=n_neighbors, random_state=seed)
+    # exact kNN: scanpy 1.11's default above 4,096 cells (pynndescent) fails on scipy's csr_array (no getnnz)
+    sc.pp.neighbors(a, use_rep="X_emb", n_neighbors=n_neighbors, random_state=seed, transformer="sklearn")
     best = {"nmi_leiden": -1.0, "ari_leiden": 0.0, "leiden_resolution": 0.0}
     for res in np.round(np.arange(0.1, 2.01, 0.1), 2):
         with warnings.catch_warnings():

@@ -102,7 +102,8 @@ def joint_umap(latents: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarra
     names = list(latents)
     allz = ad.AnnData(np.zeros((sum(len(v) for v in latents.values()), 1), np.float32))
     allz.obsm["X"] = np.vstack([latents[k] for k in names])
-    sc.pp.neighbors(allz, use_rep="X", n_neighbors=15, random_state=seed)
+    # exact kNN: scanpy 1.11's default above 4,096 cells (pynndescent) fails on scipy's csr_array (no getnnz)
+    sc.pp.neighbors(allz, use_rep="X", n_neighbors=15, random_state=seed, transformer="sklearn")
     sc.tl.umap(allz, random_state=seed)
     out, start = {}, 0
     for k in names:
