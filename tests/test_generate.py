@@ -108,14 +108,14 @@ def test_new_cells_with_missing_features_through_the_cli(demo, model, tmp_path):
 
 def test_generation_stage_writes_pairs_and_fidelity(demo):
     metrics = run_generation_stage(demo.layout, demo.rows, device="cpu")
-    pairs = {"rna_a_to_atac_a", "atac_a_to_rna_a", "rna_b_to_adt_b", "adt_b_to_rna_b"}
+    pairs = {"rna_a_to_atac", "atac_a_to_rna", "rna_b_to_adt", "adt_b_to_rna"}
     assert set(metrics) == pairs
     assert {p.stem for p in (demo.layout.outdir / "generation").glob("*.h5ad")} == pairs
     written = json.loads(demo.layout.metrics("generation").read_text())
     assert set(written) >= pairs
-    protein = written["rna_b_to_adt_b"]
+    protein = written["rna_b_to_adt"]
     assert protein["n_paired_cells"] == 300 and protein["gene_r"] > protein["gene_r_shuffled"] + 0.15
-    peaks = written["rna_a_to_atac_a"]
+    peaks = written["rna_a_to_atac"]
     assert 0.5 < peaks["auroc"] <= 1 and "auroc_peak_frequency" in peaks
     assert set(peaks["marker_overlap_per_type"]) == set(
         demo.preprocessed("atac_a").obs[KEYS.cell_type].astype(str)

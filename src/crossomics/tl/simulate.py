@@ -158,6 +158,9 @@ def draw_domain(
         mean = model.decode(z[s : s + rows], domain, library=library[s : s + rows])
         if info.likelihood == "bernoulli" and has_library:
             mean = scale_probabilities(mean, library[s : s + rows])
+        if info.likelihood == "bernoulli":  # float32 draws: a third of the time for 10^9 peak entries
+            parts.append(sp.csr_matrix(rng.random(mean.shape, dtype=np.float32) < mean, dtype=np.int32))
+            continue
         drawn = sample_counts(mean, info.likelihood, log_theta=log_theta, rng=rng)
         parts.append(drawn if info.likelihood == "normal" else sp.csr_matrix(drawn.astype(np.int32)))
     if info.likelihood == "normal":

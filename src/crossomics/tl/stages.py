@@ -154,10 +154,10 @@ def run_generation_stage(
 ) -> dict[str, Any]:
     """Generate each sample as every other modality it has paired cells in; score against the real cells.
 
-    Writes ``generation/<sample>_to_<target>.h5ad`` (all cells of ``sample``, see
-    :func:`~crossomics.tl.generate.generate`) for every ordered pair of samples of different modalities with
-    at least ``MIN_PAIRED_CELLS`` shared barcodes, and ``metrics/generation.json`` key
-    ``<sample>_to_<target>``:
+    For every ordered pair of samples of different modalities with at least ``MIN_PAIRED_CELLS`` shared
+    barcodes, writes ``generation/<sample>_to_<modality>.h5ad``: all cells of ``sample`` decoded by the
+    paired sample of that modality (see :func:`~crossomics.tl.generate.generate`; the name the Nextflow
+    GENERATE process uses), and ``metrics/generation.json`` key ``<sample>_to_<modality>``:
     :func:`~crossomics.metrics.generation.generation_fidelity` over the shared cells (in-sample: these cells
     were seen in training, unpaired unless ``--paired``).
 
@@ -186,7 +186,15 @@ def run_generation_stage(
                 model_path=str(layout.model_dir()),
                 input_name=f"sample {a.sample}",
             )
-            key = f"{a.sample}_to_{b.sample}"
+            key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
+            if key in metrics:
+                log.info(
+                    "generation %s: already decoded by another %s sample; %s skipped",
+                    key,
+                    b.modality,
+                    b.sample,
+                )
+                continue
             write_h5ad(gen, layout.dir("generation") / f"{key}.h5ad")
             real, _ = select_counts(
                 pre_b[shared], model.domains[b.sample].features, source=f"sample {b.sample}"
