@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import torch
 
 from crossomics.datasets.synthetic import write_demo
 from crossomics.io.layout import Layout
@@ -18,6 +21,17 @@ from crossomics.settings import seed_everything
 from crossomics.train import AnchorPairs, TrainConfig
 
 SAMPLES = {"rna_a": "rna", "atac_a": "atac"}
+
+
+@contextlib.contextmanager
+def one_torch_thread() -> Iterator[None]:
+    """Run torch on one thread (on a shared 2-core runner, two spinning threads are ~10x slower)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def prepare_demo(root: Path, *, n_cells: int, n_top_genes: int, seed: int = 0) -> dict:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.sparse as sp
-from _perturb_demo import build_model, prepare_demo
+from _perturb_demo import build_model, one_torch_thread, prepare_demo
 from conftest import assert_user_error, invoke
 
 from crossomics.model import CrossModel
@@ -20,6 +20,12 @@ from crossomics.tl.perturb_condition import benjamini_hochberg, pathway_enrichme
 from crossomics.tl.perturb_inputs import naive_correlation, read_gene_list
 
 OUTPUTS = ("effects", "summary", "cell_types", "condition_shift", "condition_features", "pathways")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _threads():
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -141,6 +141,12 @@ _gmt = click.option(
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Output folder, e.g. DIR/perturbation/."
 )
+@click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=None,
+    help="torch CPU threads [default: 1, fastest on shared cores]; 0: every usable core.",
+)
 @seed_option
 @device_option
 def perturb_cmd(
@@ -166,6 +172,7 @@ def perturb_cmd(
     top_features: int,
     paired: tuple[str, ...],
     out: str,
+    threads: int | None,
     seed: int,
     device: str,
 ) -> None:
@@ -202,6 +209,7 @@ def perturb_cmd(
         top_genes=top_genes,
         paired=paired,
         device=device,
+        threads=threads,
     )
     what = f"chunk {chunk} of {n_chunks}" if n_chunks > 1 else "screen"
     click.echo(

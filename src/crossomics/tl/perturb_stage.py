@@ -24,6 +24,7 @@ from ..io.samplesheet import SampleRow
 from ..io.write import write_json
 from ..model import CrossModel
 from ..model.store import read_manifest
+from ..settings import set_threads
 from .perturb import Perturbation
 from .perturb_output import finalize, merge_chunks, write_chunk, write_tables
 from .perturb_screen import ScreenOptions, perturb_screen
@@ -54,9 +55,11 @@ def run_perturb(
     top_genes: int | None = None,
     paired: Sequence[str | Path] = (),
     device: str = "cpu",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """Load the model and cells, screen ``genes`` (``None``: all input genes), write the tables to ``out``.
 
+    ``threads`` sets torch's CPU threads (:func:`crossomics.settings.set_threads`: default 1, 0 = all cores).
     With ``n_chunks`` > 1 only chunk ``chunk`` is computed and written as ``<table>.chunk<K>of<N>.tsv``
     (join them with :func:`run_merge`); otherwise the final tables are written.
 
@@ -65,6 +68,7 @@ def run_perturb(
     The settings written to ``perturb.json`` / ``meta.chunk<K>of<N>.json`` (with sizes and seconds).
     """
     start = time.perf_counter()
+    n_threads = set_threads(threads)
     options = options or ScreenOptions()
     gene_sets = _gene_sets(gmt)  # read first: a bad GMT fails before the screen
     manifest = read_manifest(Path(model_dir))
@@ -89,6 +93,7 @@ def run_perturb(
         "gmt": [str(Path(g).resolve()) for g in gmt],
         "top_genes": top_genes,
         **{k: (v.item() if isinstance(v, np.generic) else v) for k, v in meta.items()},
+        "threads": n_threads,
         "chunk": chunk,
         "n_chunks": n_chunks,
     }
