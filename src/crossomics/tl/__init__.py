@@ -8,17 +8,29 @@ from .latent_prior import LatentPrior, fit_latent_prior, load_latent_prior, save
 from .simulate import allocate, simulate
 from .stages import run_generate, run_generation_stage, run_simulate, run_simulation_stage
 
+# perturbation
+from .perturb import Perturbation, PerturbationEngine
+from .perturb_screen import ScreenOptions, perturb_screen
+from .perturb_stage import run_merge, run_perturb, run_perturbation_stage
+
 __all__ = [
     "LatentPrior",
+    "Perturbation",
+    "PerturbationEngine",
+    "ScreenOptions",
     "allocate",
     "augment",
     "fit_latent_prior",
     "generate",
     "load_latent_prior",
     "load_model",
+    "perturb_screen",
     "run_augment",
     "run_generate",
     "run_generation_stage",
+    "run_merge",
+    "run_perturb",
+    "run_perturbation_stage",
     "run_simulate",
     "run_simulation_stage",
     "save_latent_prior",
