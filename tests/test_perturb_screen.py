@@ -184,9 +184,11 @@ def test_chunked_screen_equals_single_run(demo, tmp_path, monkeypatch):
         tmp_path / "merged",
     )
     assert merged.exit_code == 0, merged.output
+    # a whole screen (--n-chunks 1, as Nextflow runs it with one chunk) merges into itself
+    assert invoke("perturb-merge", "--inputs", tmp_path / "single", "--out", tmp_path / "again").exit_code == 0
     for name in OUTPUTS:
-        a, b = (tmp_path / d / f"{name}.tsv" for d in ("single", "merged"))
-        assert a.read_bytes() == b.read_bytes(), name
+        a, b, c = (tmp_path / d / f"{name}.tsv" for d in ("single", "merged", "again"))
+        assert a.read_bytes() == b.read_bytes() == c.read_bytes(), name
     settings = json.loads((tmp_path / "single" / "perturb.json").read_text())
     assert settings["n_blocks"] >= 4 and 1000 // settings["n_cells"] >= 2
     summary = pd.read_csv(tmp_path / "single" / "summary.tsv", sep="\t")

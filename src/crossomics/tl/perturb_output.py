@@ -104,18 +104,22 @@ def find_chunks(inputs: Sequence[str | Path]) -> dict[int, tuple[Path, dict[str,
                 "pass the --out folders of the `crossomics perturb --chunk` runs."
             )
             raise InputError(msg)
-        for meta in sorted(folder.iterdir()):
+        metas = [m for m in sorted(folder.iterdir()) if CHUNK_META.match(m.name)]
+        if not metas and (folder / RUN_FILE).is_file():  # a whole screen (--n-chunks 1) is chunk 1 of 1
+            metas = [folder / RUN_FILE]
+        for meta in metas:
             m = CHUNK_META.match(meta.name)
-            if not m:
-                continue
-            k, n = int(m.group(1)), int(m.group(2))
+            k, n = (int(m.group(1)), int(m.group(2))) if m else (1, 1)
             if k in found:
                 msg = f"chunk {k} of {n} appears twice ({found[k][0]} and {folder}); pass each folder once."
                 raise InputError(msg)
             try:
                 settings = json.loads(meta.read_text())
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                msg = f"{meta}: not valid JSON ({err}); the chunk's run was cut short or the file was edited. Fix: rerun chunk {k} of {n}."
+                msg = (
+                    f"{meta}: not valid JSON ({err}); the chunk's run was cut short or the file was edited. "
+                    f"Fix: rerun chunk {k} of {n}."
+                )
                 raise InputError(msg) from None
             found[k] = (folder, settings)
             totals.add(n)
@@ -158,11 +162,10 @@ def merge_chunks(
     n = len(chunks)
     tables: dict[str, pd.DataFrame] = {}
     for name in TABLES:
-        parts = [
-            _read(folder / chunk_file(name, k, n))
-            for k, (folder, _) in chunks.items()
-            if (folder / chunk_file(name, k, n)).is_file()
-        ]
+        paths = [folder / chunk_file(name, k, n) for k, (folder, _) in chunks.items()]
+        if n == 1 and not paths[0].is_file():
+            paths = [paths[0].with_name(f"{name}.tsv")]
+        parts = [_read(p).drop(columns="rank", errors="ignore") for p in paths if p.is_file()]
         parts = [p for p in parts if len(p.columns)]
         if parts:
             tables[name] = pd.concat(parts, ignore_index=True)
