@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -29,7 +31,9 @@ from .perturb import GeneResult, Perturbation, PerturbationEngine, feature_effec
 from .perturb_condition import ConditionContext, condition_features
 from .perturb_summary import CellTypeContext, gene_summary
 
+log = logging.getLogger("crossomics")
 DEFAULT_DECODE_CELLS = 2000
+PROGRESS_SECONDS = 30  # a progress line at most this often
 DEFAULT_TOP_FEATURES = 100
 
 
@@ -206,8 +210,13 @@ def perturb_screen(
     naive = _naive(model, adata, counts, engine.focus_cells, targets, paired)
     blocks = engine.blocks(columns)
     effects, summary, per_type, shifts = [], [], [], []
-    for b in chunk_blocks(len(blocks), chunk, n_chunks):
+    mine = chunk_blocks(len(blocks), chunk, n_chunks)
+    start = last = time.perf_counter()
+    for i, b in enumerate(mine, start=1):
         block = blocks[b]
+        if time.perf_counter() - last > PROGRESS_SECONDS:
+            last = time.perf_counter()
+            log.info("perturb: block %d of %d (%.0f s)", i, len(mine), last - start)
         results = engine.run_block(block, [features[j] for j in block])
         correlations = naive.correlations(block)
         for k, (j, result) in enumerate(zip(block, results, strict=True)):
