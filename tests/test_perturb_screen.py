@@ -185,7 +185,9 @@ def test_chunked_screen_equals_single_run(demo, tmp_path, monkeypatch):
     )
     assert merged.exit_code == 0, merged.output
     # a whole screen (--n-chunks 1, as Nextflow runs it with one chunk) merges into itself
-    assert invoke("perturb-merge", "--inputs", tmp_path / "single", "--out", tmp_path / "again").exit_code == 0
+    assert (
+        invoke("perturb-merge", "--inputs", tmp_path / "single", "--out", tmp_path / "again").exit_code == 0
+    )
     for name in OUTPUTS:
         a, b, c = (tmp_path / d / f"{name}.tsv" for d in ("single", "merged", "again"))
         assert a.read_bytes() == b.read_bytes() == c.read_bytes(), name
@@ -277,3 +279,36 @@ def test_gene_outside_model_features_and_empty_list_file(demo, tmp_path):
     empty.write_text("# nothing here\n")
     assert_user_error(invoke(*base, "--gene-list", empty), "gene list is empty")
     assert_user_error(invoke(*base, "--gene-list", tmp_path / "missing.txt"), "missing.txt does not exist")
+
+
+def test_paired_file_gives_cross_modal_naive_and_cell_type_focus(demo, tmp_path):
+    genes = ",".join([demo["truth"]["driver"], demo["features"][3]])
+    result = invoke(
+        "perturb",
+        "--model",
+        demo["model"],
+        "--input",
+        demo["rna"],
+        "--modality",
+        "rna",
+        "--genes",
+        genes,
+        "--mode",
+        "oe",
+        "--cell-type",
+        "B",
+        "--paired",
+        demo["atac"],
+        "--decode-cells",
+        "0",
+        "--out",
+        tmp_path,
+    )
+    assert result.exit_code == 0, result.output
+    effects = pd.read_csv(tmp_path / "effects.tsv", sep="\t")
+    assert effects.groupby("target_modality")["naive"].apply(lambda v: v.notna().all()).all()
+    cell_types = pd.read_csv(tmp_path / "cell_types.tsv", sep="\t")
+    assert set(cell_types["cell_type"]) == {"B"}
+    summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
+    n_b = int((ad.read_h5ad(demo["rna"]).obs["cell_type"] == "B").sum())
+    assert (summary["n_cells"] == n_b).all() and {"atac_naive_spearman", "rna_naive_spearman"} <= set(summary)
