@@ -237,7 +237,7 @@ def markdown_table(rows: list[dict], columns: list[str]) -> str:
 
     def fmt(v) -> str:
         if isinstance(v, float):
-            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}" if abs(v) < 1 else f"{v:.1f}"
+            return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.3f}" if abs(v) < 1 else f"{v:.1f}"
         return f"{v:,}" if isinstance(v, int) else ("" if v is None else str(v))
 
     lines = [

@@ -152,3 +152,15 @@ def test_ratio_rows():
         {"run": "scglue", "total_s": 100.0, "foscttm": 0.2},
     ]
     assert compare.ratio_rows(rows) == [{"run": "crossomics / scglue", "total_s": 0.1, "foscttm": 0.5}]
+
+
+def test_no_hard_coded_cuda():
+    """The GPU path is the CPU path with another device: no source file pins tensors to CUDA by hand."""
+    src = Path(__file__).resolve().parents[1] / "src" / "crossomics"
+    offenders = [
+        f"{p.relative_to(src)}:{i}"
+        for p in src.rglob("*.py")
+        for i, line in enumerate(p.read_text().splitlines(), 1)
+        if ".cuda(" in line and not line.lstrip().startswith("#")
+    ]
+    assert not offenders, offenders
