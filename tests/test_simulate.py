@@ -143,7 +143,7 @@ def _real_and_simulated(demo, model, prior, sample: str, dispersion: str):
 
 
 def test_simulated_protein_is_realistic(demo, model, prior):
-    counts, labels, sim = _real_and_simulated(demo, model, prior, "adt_b", "calibrated")
+    counts, labels, sim = _real_and_simulated(demo, model, prior, "adt_b", "model")
     scores = simulation_realism(counts, labels, sim.X, sim.obs[KEYS.cell_type].to_numpy(), seed=0)
     print({k: round(v, 3) for k, v in scores.items() if isinstance(v, float)})
     assert scores["mean_r"] >= 0.9 and scores["var_r"] >= 0.85

@@ -62,10 +62,11 @@ def generate_cmd(
 @click.option("--condition", default=None, help="Simulate cells of this obs['condition'] only.")
 @click.option(
     "--dispersion",
-    type=click.Choice(["calibrated", "model"]),
-    default="calibrated",
+    type=click.Choice(["model", "calibrated"]),
+    default="model",
     show_default=True,
-    help="NB dispersion of the sampled counts: calibrated on the training counts, or the model's own.",
+    help="NB dispersion of the sampled counts: the model's own, or calibrated on the training counts "
+    "(for a model whose dispersion is undertrained).",
 )
 @seed_option
 @device_option

@@ -96,7 +96,7 @@ def run_simulate(
     condition: str | None = None,
     seed: int = 0,
     device: str = "auto",
-    dispersion: str = "calibrated",
+    dispersion: str = "model",
 ) -> dict[str, Any]:
     """``crossomics simulate``: simulate, write ``<out_dir>/<modality>.h5ad``; returns paths and seconds."""
     shares = None if proportions is None else read_proportions(proportions)
