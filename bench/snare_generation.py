@@ -157,6 +157,7 @@ def report(figures: dict) -> None:
         ("RNA->ATAC AUROC", figures["rna_to_atac"]["auroc"], None),
         ("  peak-frequency control AUROC", figures["rna_to_atac"]["auroc_peak_frequency"], None),
         ("RNA->ATAC per-cell AUROC", figures["rna_to_atac"]["auroc_per_cell"], None),
+        ("  peak-frequency control per cell", figures["rna_to_atac"]["auroc_per_cell_peak_frequency"], None),
         ("simulated RNA classifier AUC", figures["simulation_rna_model"]["classifier_auc"], "classifier_auc"),
         ("  with the calibrated dispersion", figures["simulation_rna_calibrated"]["classifier_auc"], None),
         ("simulated RNA r log mean", figures["simulation_rna_model"]["mean_r"], "mean_r"),

@@ -124,6 +124,7 @@ def test_accessibility_auroc(shared_data):
     noise = accessibility_auroc(np.random.default_rng(6).random(peaks.shape), peaks, seed=0)
     print(by_type)
     assert by_type["auroc"] > by_type["auroc_peak_frequency"] + 0.02 and by_type["auroc_per_cell"] > 0.8
+    assert by_type["auroc_per_cell"] > by_type["auroc_per_cell_peak_frequency"] + 0.02
     assert (
         abs(noise["auroc"] - 0.5) < 0.01 and noise["auroc_peak_frequency"] == by_type["auroc_peak_frequency"]
     )

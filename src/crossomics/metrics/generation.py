@@ -76,9 +76,9 @@ def accessibility_auroc(
     """AUROC of generated accessibility against the real peaks (any count > 0 is open).
 
     ``auroc`` ranks all cell x peak entries (a random subset of ``max_entries`` when larger);
-    ``auroc_per_cell`` is the mean over cells of the AUROC within the cell; ``auroc_peak_frequency`` is the
-    control that scores every entry by its peak's frequency among these real cells (what a generator that
-    ignores the cell reaches).
+    ``auroc_per_cell`` is the mean over cells of the AUROC within the cell; ``auroc_peak_frequency`` and
+    ``auroc_per_cell_peak_frequency`` are the controls that score every entry by its peak's frequency among
+    these real cells (what a generator that ignores the cell reaches).
     """
     p, y = _dense(probabilities), _dense(real) > 0
     rng = np.random.default_rng(seed)
@@ -86,10 +86,12 @@ def accessibility_auroc(
     freq = np.broadcast_to(y.mean(0), y.shape)
     rows = rng.choice(p.shape[0], min(p.shape[0], 300), replace=False)
     per_cell = [auroc(p[i], y[i]) for i in rows]
+    per_cell_freq = [auroc(freq[0], y[i]) for i in rows]
     return {
         "auroc": auroc(p.ravel()[flat], y.ravel()[flat]),
         "auroc_per_cell": float(np.nanmean(per_cell)),
         "auroc_peak_frequency": auroc(freq.ravel()[flat], y.ravel()[flat]),
+        "auroc_per_cell_peak_frequency": float(np.nanmean(per_cell_freq)),
         "n_cells": int(p.shape[0]),
         "n_peaks": int(p.shape[1]),
     }
