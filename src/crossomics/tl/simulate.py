@@ -220,8 +220,7 @@ def simulate(
 
     - ``X``: sampled counts (int32 CSR; sampled NB counts or Bernoulli 0/1), or means for Normal samples;
     - ``obs["cell_type"]``, ``obs["condition"]`` (when the model has conditions), ``obs["library"]`` (the
-      drawn library size),
-      ``obs["synthetic"]`` (True);
+      drawn library size or detected features), ``obs["synthetic"]`` (True);
     - ``obsm["X_crossomics"]``: the joint points;
     - ``uns["crossomics_simulate"]``: model, sample, modality, likelihood, seed, dispersion, condition, cells
       per type, version.
