@@ -34,7 +34,7 @@ from crossomics.model import CrossModel
 from crossomics.priors.annotation import read_annotation
 from crossomics.settings import set_threads
 from crossomics.tl.perturb import Perturbation
-from crossomics.tl.perturb_screen import ScreenOptions, perturb_screen
+from crossomics.tl.perturb_screen import DEFAULT_DECODE_CELLS, ScreenOptions, perturb_screen
 from crossomics.tl.perturb_stage import run_merge, run_perturb
 from crossomics.tl.perturb_truth import ranking_auroc
 
@@ -186,7 +186,9 @@ def main() -> None:
     parser.add_argument("--model", type=Path, default=None, help="A trained SNARE model (skips training).")
     parser.add_argument("--epochs", type=int, default=30, help="Training epochs per stage (without --model).")
     parser.add_argument("--threads", type=int, default=None, help="torch threads [1]; 0: all cores.")
-    parser.add_argument("--decode-cells", type=int, default=2000, help="Decoded cells in the full screen.")
+    parser.add_argument(
+        "--decode-cells", type=int, default=DEFAULT_DECODE_CELLS, help="Decoded cells, full screen."
+    )
     parser.add_argument(
         "--steps", default=",".join(STEPS), help=f"Comma-separated subset of {', '.join(STEPS)}."
     )

@@ -312,3 +312,13 @@ def test_paired_file_gives_cross_modal_naive_and_cell_type_focus(demo, tmp_path)
     summary = pd.read_csv(tmp_path / "summary.tsv", sep="\t")
     n_b = int((ad.read_h5ad(demo["rna"]).obs["cell_type"] == "B").sum())
     assert (summary["n_cells"] == n_b).all() and {"atac_naive_spearman", "rna_naive_spearman"} <= set(summary)
+
+
+def test_cli_help_states_the_library_defaults():
+    from crossomics.tl.perturb_screen import DEFAULT_DECODE_CELLS, DEFAULT_TOP_FEATURES
+
+    text = " ".join(invoke("perturb", "--help").output.split())
+    assert (
+        f"0: all [default: {DEFAULT_DECODE_CELLS}]" in text
+        and f"0: all [default: {DEFAULT_TOP_FEATURES}]" in text
+    )

@@ -121,16 +121,14 @@ _gmt = click.option(
 @click.option(
     "--decode-cells",
     type=click.IntRange(min=0),
-    default=2000,
-    show_default=True,
-    help="Cells (seeded random subset) whose decoded values give the feature effects; 0: all.",
+    default=None,
+    help="Cells (seeded random subset) whose decoded values give feature effects; 0: all [default: 1000].",
 )
 @click.option(
     "--top-features",
     type=click.IntRange(min=0),
-    default=100,
-    show_default=True,
-    help="Features kept per gene and target modality in effects.tsv (largest |score|); 0: all.",
+    default=None,
+    help="Features kept per gene and target modality in effects.tsv (top |score|); 0: all [default: 100].",
 )
 @click.option(
     "--paired",
@@ -168,8 +166,8 @@ def perturb_cmd(
     reference_condition: str | None,
     gmt: tuple[str, ...],
     top_genes: int | None,
-    decode_cells: int,
-    top_features: int,
+    decode_cells: int | None,
+    top_features: int | None,
     paired: tuple[str, ...],
     out: str,
     threads: int | None,
@@ -192,9 +190,9 @@ def perturb_cmd(
         condition_key=condition_key,
         source_condition=source_condition,
         reference_condition=reference_condition,
-        decode_cells=decode_cells,
-        top_features=top_features,
         seed=seed,
+        **({} if decode_cells is None else {"decode_cells": decode_cells}),
+        **({} if top_features is None else {"top_features": top_features}),
     )
     settings = run_perturb(
         model_dir,

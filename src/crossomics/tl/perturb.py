@@ -146,8 +146,13 @@ class PerturbationEngine:
         self.base = {}
         for modality, target in targets.items():
             x0 = self._decode(self.z0[self.focus_cells[self.decode_idx]], target)
-            wide = x0.astype(np.float64)
-            self.base[modality] = (x0, wide.sum(axis=0), (wide * wide).sum(axis=0))
+            x0sq = x0 * x0
+            self.base[modality] = (
+                x0,
+                x0sq,
+                x0.sum(axis=0, dtype=np.float64),
+                x0sq.sum(axis=0, dtype=np.float64),
+            )
         self.share = self._expressing_share_quantile()
         self.genes_per_block = max(1, ROWS_PER_BLOCK // max(1, self.focus_cells.size))
 
@@ -228,30 +233,31 @@ class PerturbationEngine:
         keep = self.position[rows] >= 0
         return self.position[rows[keep]], np.asarray(x[keep], dtype=np.float32)
 
-    def _decoded_moments(self, results: list[GeneResult], owners: np.ndarray, z: np.ndarray | None) -> None:
+    def _decoded_moments(self, results: list[GeneResult], owners: np.ndarray, z: np.ndarray) -> None:
         """Per gene and target: sums and sums of squares of decoded values over the decode cells.
 
-        Only moved decode cells are decoded again; their differences to the original decoded values are
-        added to the original sums (``x'^2 - x^2 = d (x' + x)`` for the squares).
+        Only moved decode cells are decoded again; their differences to the original decoded values
+        (``x' - x`` and ``x'^2 - x^2``, small numbers, summed per gene) are added to the original sums.
         """
         all_rows = np.concatenate([r.moved for r in results]) if results else np.zeros(0, int)
         dpos = self.decode_position[all_rows] if all_rows.size else np.zeros(0, int)
         sel = np.flatnonzero(dpos >= 0)
         for modality, target in self.targets.items():
-            x0, s0, q0 = self.base[modality]
+            x0, x0sq, s0, q0 = self.base[modality]
             dsum = np.zeros((len(results), x0.shape[1]))
             dsq = np.zeros_like(dsum)
             for i in range(0, sel.size, DECODE_BATCH):
                 batch = sel[i : i + DECODE_BATCH]
                 new = self.model.decode(z[batch], target)
-                old = x0[dpos[batch]]
-                diff = new - old
+                square = np.multiply(new, new)
+                square -= x0sq[dpos[batch]]
+                new -= x0[dpos[batch]]
                 pick = sp.csr_matrix(
                     (np.ones(batch.size, np.float32), (owners[batch], np.arange(batch.size))),
                     shape=(len(results), batch.size),
                 )
-                dsum += pick @ diff
-                dsq += pick @ (diff * (new + old))
+                dsum += pick @ new
+                dsq += pick @ square
             for k, r in enumerate(results):
                 r.sums[modality], r.sumsq[modality] = s0 + dsum[k], q0 + dsq[k]
 
@@ -263,7 +269,7 @@ def feature_effects(engine: PerturbationEngine, result: GeneResult, modality: st
     in units of its spread across cells, pooled over the original and perturbed cells, so that features of
     very different scale (abundant genes, rare peaks) compare.
     """
-    x0, s0, q0 = engine.base[modality]
+    x0, _, s0, q0 = engine.base[modality]
     n = max(1, x0.shape[0])
     m0, m1 = s0 / n, result.sums[modality] / n
     v0 = np.maximum(q0 / n - m0 * m0, 0.0)

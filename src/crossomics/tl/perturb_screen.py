@@ -32,7 +32,7 @@ from .perturb_condition import ConditionContext, condition_features
 from .perturb_summary import CellTypeContext, gene_summary
 
 log = logging.getLogger("crossomics")
-DEFAULT_DECODE_CELLS = 2000
+DEFAULT_DECODE_CELLS = 1000  # feature effects: mean over this many random cells (see docs/perturbation.md)
 PROGRESS_SECONDS = 30  # a progress line at most this often
 DEFAULT_TOP_FEATURES = 100
 
