@@ -29,7 +29,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = REPO / "docs" / "images" / "scale.png"
-STAGE_LINE = re.compile(r"^\[(?P<stage>[^\]]+)\] .*\((?P<sec>[\d.]+) s\)\s*$")
+STAGE_LINE = re.compile(r"\[(?P<stage>[^\[\]]+)\] .*\((?P<sec>[\d.]+) s\)\s*$")  # after any progress-bar text
 SAMPLE_EVERY = 0.2  # seconds between RSS samples
 TARGET_S, TARGET_GIB, TARGET_CELLS = 30 * 60, 8.0, 100_000  # issue 10: 100k cells in <= 30 min, <= 8 GiB
 
@@ -129,7 +129,7 @@ def run_monitored(
             for line in proc.stdout:
                 fh.write(line)
                 fh.flush()
-                m = STAGE_LINE.match(line.strip())
+                m = STAGE_LINE.search(line.strip())
                 if m:
                     marks.append((time.monotonic() - t0, m["stage"]))
 
@@ -303,7 +303,13 @@ def plot(entries: list[dict], path: Path) -> None:
     fig, (ax_t, ax_m) = plt.subplots(1, 2, figsize=(11, 4.2))
     for s in stages:
         ax_t.plot(cells, [max(e["stage_seconds"].get(s, 0), 0.01) for e in ok], marker="o", lw=1, label=s)
-        ax_m.plot(cells, [e["stage_peak_mib"].get(s, 0) / 1024 for e in ok], marker="o", lw=1, label=s)
+        mem = [
+            (c, e["stage_peak_mib"][s] / 1024)
+            for c, e in zip(cells, ok, strict=True)
+            if e["stage_peak_mib"].get(s)
+        ]
+        if mem:  # a stage whose end was not seen has no peak
+            ax_m.plot(*zip(*mem, strict=True), marker="o", lw=1, label=s)
     ax_t.plot(cells, [e["wall_s"] for e in ok], marker="s", lw=2.5, color="black", label="total")
     ax_m.plot(
         cells, [e["peak_rss_mib"] / 1024 for e in ok], marker="s", lw=2.5, color="black", label="whole run"
