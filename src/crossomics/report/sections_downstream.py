@@ -48,7 +48,8 @@ def simulation_section(ctx: Context) -> list[Content]:
         if ref is None:
             continue
         real = ad.read_h5ad(ref[1])
-        genes = [g for g in map(str, sim.var_names) if g in set(real.var_names)]
+        in_real = set(map(str, real.var_names))
+        genes = [g for g in map(str, sim.var_names) if g in in_real]
         r_stats, s_stats = _feature_stats(_counts(real, genes)), _feature_stats(_counts(sim, genes))
         ok = (r_stats["mean"] > 0) & (s_stats["mean"] > 0) & (r_stats["var"] > 0) & (s_stats["var"] > 0)
         lr = {k: np.log10(r_stats[k][ok]) for k in ("mean", "var")}
