@@ -86,6 +86,7 @@ class Trainer:
         self.bad_epochs = 0
         self._stop_requested = False
         self._oom_retries = 0
+        self._val_features: dict[str, np.ndarray] = {}
         self._new_optimisers()
 
     # ------------------------------------------------------------------ setup
@@ -133,7 +134,7 @@ class Trainer:
         total = torch.zeros((), device=self.device)
         with self._autocast():
             for name, idx in batch.items():
-                feats = self._feature_subset(name) if train else None
+                feats = self._feature_subset(name, train=train)
                 x, counts, lib = self.data[name].tensors(idx, self.device, feats)
                 feats_t = None if feats is None else torch.from_numpy(feats).to(self.device)
                 out = self.net.vae_terms(name, x, counts, lib, joint=joint, features=feats_t)
@@ -165,13 +166,22 @@ class Trainer:
         terms["total"] = total
         return {"terms": terms, "zs": zs, "labels": labels}
 
-    def _feature_subset(self, name: str) -> np.ndarray | None:
-        """A random subset of features to decode this step (factorised likelihoods with many features)."""
+    def _feature_subset(self, name: str, *, train: bool = True) -> np.ndarray | None:
+        """A random subset of features to decode this step (factorised likelihoods with many features).
+
+        Validation decodes one subset per domain, drawn once from its own seeded generator (not ``self.rng``,
+        so training draws and resumed runs are unchanged): bounded cost, and epochs stay comparable.
+        """
         n = self.data[name].counts.shape[1]
         k = self.config.decoded_features
         if not self.net.vaes[name].factorised or k <= 0 or n <= k:
             return None
-        return np.sort(self.rng.choice(n, k, replace=False))
+        if train:
+            return np.sort(self.rng.choice(n, k, replace=False))
+        if name not in self._val_features:
+            gen = np.random.default_rng([self.config.seed, self.net.domain_index(name)])
+            self._val_features[name] = np.sort(gen.choice(n, k, replace=False))
+        return self._val_features[name]
 
     def _anchor_loss(self, anchors: list[AnchorPairs], *, train: bool) -> torch.Tensor:
         losses = []
