@@ -92,3 +92,30 @@ def test_tampered_or_foreign_model_is_refused(demo_run, tmp_path):
         CrossModel.load(model_dir)
     with pytest.raises(InputError, match="not a crossomics model folder"):
         CrossModel.load(tmp_path)
+
+
+@pytest.mark.parametrize("library", [None, 50.0, "per-cell"])
+@pytest.mark.parametrize("n_cells", [1, 7])
+def test_decode_hands_torch_writable_arrays(library, n_cells, monkeypatch):
+    """torch warns once per process ("The given NumPy array is not writable"): check every array it gets."""
+    import torch
+
+    from crossomics.model.cross_model import DomainInfo
+    from crossomics.module.network import Architecture
+
+    read_only: list[tuple] = []
+    real = torch.from_numpy
+
+    def from_numpy(a):
+        if not a.flags.writeable:
+            read_only.append(a.shape)
+        return real(a)
+
+    monkeypatch.setattr(torch, "from_numpy", from_numpy)
+    info = DomainInfo("rna", "rna", "nb", [f"g{i}" for i in range(20)], {}, n_input=6, library_median=100.0)
+    model = CrossModel([info], arch=Architecture(n_latent=4, n_joint=3, n_hidden=8, aligner_hidden=8))
+    z = np.random.default_rng(0).normal(size=(n_cells, 3)).astype(np.float32)
+    lib = np.full(n_cells, 50.0, np.float32) if library == "per-cell" else library
+    means = model.decode(z, "rna", library=lib)
+    assert read_only == []
+    np.testing.assert_allclose(means.sum(1), 100.0 if library is None else 50.0, rtol=1e-4)

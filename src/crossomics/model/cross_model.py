@@ -225,7 +225,9 @@ class CrossModel:
         """Expected values of ``domain``'s features at joint points ``z`` (NB means scaled to ``library``)."""
         domain = self.resolve_domain(domain)
         info = self.domains[domain]
-        lib_all = np.broadcast_to(np.asarray(info.library_median if library is None else library, np.float32), (len(z),))
+        # a writable copy: torch.from_numpy warns on (and must not alias) a broadcast or caller's read-only array
+        given = np.asarray(info.library_median if library is None else library, np.float32)
+        lib_all = np.array(np.broadcast_to(given, (len(z),)))
         self.net.eval()
         out = []
         for i in range(0, len(z), CHUNK):
