@@ -208,6 +208,22 @@ def test_report_command_errors(tmp_path, run_cli) -> None:
     assert_user_error(run_cli("report", "--outdir", tmp_path / "missing"), "no such folder")
 
 
+@pytest.mark.parametrize("leftovers", [[], ["multiqc/multiqc_report.html", "pipeline_info/params.json"]])
+def test_report_on_a_folder_without_results_is_a_user_error(tmp_path, run_cli, leftovers) -> None:
+    from conftest import assert_user_error
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for name in leftovers:  # an old report or run parameters alone are not results
+        write_text("{}", empty / name)
+    (empty / "metrics").mkdir()  # an empty stage folder is not either
+    result = run_cli("report", "--outdir", empty)
+    assert_user_error(
+        result, str(empty), "no crossomics results", "metrics/", "integration/", "crossomics run"
+    )
+    assert not (empty / "multiqc" / "mqc_inputs").exists()
+
+
 def test_failed_multiqc_keeps_the_previous_report(tmp_path, monkeypatch) -> None:
     layout, _ = write_run(tmp_path, downstream=False)
     report = layout.dir("multiqc") / "multiqc_report.html"

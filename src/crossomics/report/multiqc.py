@@ -116,6 +116,24 @@ def _rows(layout: Layout, samplesheet: str | os.PathLike | None) -> list[SampleR
     return None
 
 
+def _require_results(layout: Layout) -> None:
+    """An :class:`InputError` when no stage folder under ``layout`` holds a file (nothing to report on)."""
+    from ..io.layout import SUBDIRS
+    from ..io.write import TMP_MARK
+
+    stages = [d for d in SUBDIRS if d not in ("multiqc", "pipeline_info")]
+    for d in stages:
+        folder = layout.outdir / d
+        if folder.is_dir() and any(p.is_file() and TMP_MARK not in p.name for p in folder.rglob("*")):
+            return
+    msg = (
+        f"--outdir {layout.outdir}: no crossomics results to report on (none of "
+        f"{', '.join(d + '/' for d in stages)} holds a file). Run `crossomics run --outdir {layout.outdir}` "
+        "(or the pipeline's steps) first, or point --outdir at the output folder of a run."
+    )
+    raise InputError(msg)
+
+
 def _check_config(config: Path) -> None:
     """Refuse MultiQC settings that are not a YAML mapping before anything under the output folder changes."""
     try:
@@ -159,6 +177,7 @@ def run_report(
     -------
     The path of the written report.
     """
+    _require_results(layout)
     # absolute paths: MultiQC runs in a scratch folder, and the Nextflow task passes `--outdir .`
     config = (Path(config) if config is not None else DEFAULT_CONFIG).resolve()
     if config.is_file():
