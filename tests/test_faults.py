@@ -169,15 +169,38 @@ def test_run_killed_in_training_resumes_to_the_uninterrupted_latent(tiny_sheet, 
 def test_sigterm_in_training_stops_cleanly_after_a_checkpoint(tiny_sheet, tmp_path):
     outdir = tmp_path / "results"
     rc, stderr = _start_and_signal_after_checkpoint(_run_cmd(tiny_sheet, outdir), outdir, signal.SIGTERM)
-    assert rc not in (0, -signal.SIGTERM), (
-        "the run either finished or was killed by the signal's default action"
-    )
+    assert rc == 128 + signal.SIGTERM, f"exit {rc}:\n{stderr[-3000:]}"
     assert "Traceback" not in stderr
     assert "signal 15: stopping after this epoch's checkpoint" in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert "SIGTERM" in last and str(outdir / "model" / "checkpoint.pt") in last and "--resume" in last
     state = torch.load(outdir / "model" / "checkpoint.pt", weights_only=True)
     assert state["stage"] == "pretrain" and state["epoch"] > 5  # the epoch under way was finished and saved
     assert len(state["history"]) == state["epoch"]
     assert not (outdir / "integration").exists() and _temps(outdir) == []
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_train_command_stopped_by_a_signal_exits_128_plus_it(
+    demo_data, run_cli, monkeypatch, tmp_path, sig, code
+):
+    from crossomics.errors import StoppedBySignal
+
+    checkpoint = tmp_path / "model" / "checkpoint.pt"
+
+    def stopped(*args, **kwargs):
+        raise StoppedBySignal(sig, checkpoint)
+
+    monkeypatch.setattr("crossomics.model.train_step.run_train", stopped)
+    result = run_cli(
+        "train", "--input", demo_data / "samplesheet.csv", "--outdir", tmp_path, "--device", "cpu"
+    )
+    assert result.exit_code == code and "Traceback" not in result.output
+    assert (
+        f"Stopped by {signal.Signals(sig).name} after writing the training checkpoint {checkpoint}"
+        in result.stderr
+    )
+    assert "--resume" in result.stderr
 
 
 # --- devices -------------------------------------------------------------------------------------------------

@@ -12,6 +12,15 @@ class InputError(Exception):
     exit_code = 2
 
 
+class StoppedBySignal(KeyboardInterrupt):
+    """Training stopped by SIGTERM or SIGINT after writing its checkpoint; the CLI exits with 128 + signal."""
+
+    def __init__(self, signum: int, checkpoint: object = None) -> None:
+        self.signum = int(signum)
+        self.checkpoint = checkpoint
+        super().__init__(f"stopped by signal {self.signum} after writing a checkpoint")
+
+
 def join_problems(problems: list[str], header: str) -> str:
     """Format several problems into one message: ``header`` then one bullet per problem."""
     lines = [header] + [f"  - {p}" for p in problems]

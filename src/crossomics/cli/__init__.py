@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from ..errors import InputError
+from ..errors import InputError, StoppedBySignal
 
 
 class _UserError(click.ClickException):
@@ -27,6 +27,17 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except InputError as err:
             raise _UserError(str(err)) from None
+        except StoppedBySignal as err:  # the checkpoint is written: say how to go on, exit 128 + signal
+            import signal
+
+            where = f" {err.checkpoint}" if err.checkpoint else ""
+            name = signal.Signals(err.signum).name
+            click.echo(
+                f"Stopped by {name} after writing the training checkpoint{where}; "
+                "rerun the same command with --resume to continue.",
+                err=True,
+            )
+            ctx.exit(128 + err.signum)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, StoppedBySignal
 from ..io.write import atomic_path
 from ..module.network import CrossNetwork, anchor_distance
 from .batches import AnchorPairs, DomainData, EpochSampler
@@ -84,7 +84,7 @@ class Trainer:
         self.best: float = float("inf")
         self.best_state: dict | None = None
         self.bad_epochs = 0
-        self._stop_requested = False
+        self._stop_requested: int | None = None  # the signal number once SIGTERM/SIGINT arrived
         self._oom_retries = 0
         self._val_features: dict[str, np.ndarray] = {}
         self._new_optimisers()
@@ -302,7 +302,7 @@ class Trainer:
             if stop or self._stop_requested or self.epoch % cfg.checkpoint_every == 0:
                 self.save_checkpoint()
             if self._stop_requested:
-                raise KeyboardInterrupt("stopped by signal after writing a checkpoint")
+                raise StoppedBySignal(self._stop_requested, self.checkpoint_path)
             if stop:
                 log.info("%s: early stop at epoch %d (best validation objective %.4f)", self.stage, self.epoch, self.best)
                 break
@@ -380,7 +380,7 @@ class Trainer:
         self._old_handlers = {}
 
         def handler(signum, frame):  # noqa: ARG001
-            self._stop_requested = True
+            self._stop_requested = signum
             log.warning("signal %d: stopping after this epoch's checkpoint", signum)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
