@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
-"""Scale benchmark: full `crossomics run` on simulated paired RNA + ATAC at growing cell counts, on the CPU.
+"""Scale benchmark: full `crossomics run` on simulated paired RNA + ATAC at growing cell counts (CPU default).
 
 Per size: simulate (`crossomics.datasets.scale.write_scale`: 2,000 genes, 50,000 peaks, sparse counts; in a
-child process, not timed as part of the run), then `crossomics run --device cpu` in a child process with
-OMP/MKL/OPENBLAS threads set to --threads. Wall seconds per stage come from the run's
-`pipeline_info/params.json`; peak RSS per stage from sampling the child's /proc status (VmRSS of the process
+child process, not timed as part of the run), then `crossomics run --device DEVICE` (--device, default cpu;
+stages named by --skip left out) in a child process with OMP/MKL/OPENBLAS threads set to --threads. Wall
+seconds per stage come from the run's `pipeline_info/params.json` (from its `[stage] ... (N s)` lines when
+the run was killed or failed); peak RSS per stage from sampling the child's /proc status (VmRSS of the process
 tree every 0.2 s, and the kernel's exact high-water mark VmHWM); the whole run's peak from wait4's rusage.
 Results accumulate in WORKDIR/scale_results.json (one entry per size, re-runs replace it); the table is
 printed and time and memory against cells are plotted.
 
     nice -n 19 .venv/bin/python bench/scale.py --sizes 10000 30000 --workdir /tmp/crossomics-scale
+    python bench/scale.py --sizes 100000 --device cuda --skip report --threads 10 --timeout 330 --workdir W
     .venv/bin/python bench/scale.py --plot-only --workdir /tmp/crossomics-scale   # table + figure again
 """
 
@@ -112,6 +114,7 @@ def run_monitored(
     """
     log.parent.mkdir(parents=True, exist_ok=True)
     marks: list[tuple[float, str]] = []
+    stage_s: dict[str, float] = {}  # seconds of each stage as the run printed them
     samples: list[tuple[float, float, float]] = []
     t0 = time.monotonic()
     with open(log, "w") as fh:
@@ -132,6 +135,7 @@ def run_monitored(
                 m = STAGE_LINE.search(line.strip())
                 if m:
                     marks.append((time.monotonic() - t0, m["stage"]))
+                    stage_s[m["stage"]] = float(m["sec"])
 
         thread = threading.Thread(target=reader, daemon=True)
         thread.start()
@@ -162,6 +166,7 @@ def run_monitored(
         "wall_s": round(wall, 2),
         "peak_rss_mib": round(rusage.ru_maxrss / 1024, 1) if rusage else None,
         "stage_peak_mib": stage_peaks(samples, marks),
+        "stage_s_printed": stage_s,
         "cpu_s": round(rusage.ru_utime + rusage.ru_stime, 1) if rusage else None,
     }
 
@@ -175,11 +180,13 @@ def run_size(
     max_rss_gib: float | None,
     max_epochs: int | None,
     seed: int,
+    device: str = "cpu",
+    skip: tuple[str, ...] = (),
 ) -> dict:
     """Simulate ``n_cells`` cells (if not there yet) and time `crossomics run` on them."""
     data, results = workdir / f"data_{n_cells}", workdir / f"results_{n_cells}"
     py = sys.executable
-    entry: dict = {"n_cells": n_cells, "threads": threads}
+    entry: dict = {"n_cells": n_cells, "threads": threads, "device": device}
     if not (data / "scale.json").exists():
         code = f"from crossomics.datasets.scale import write_scale; write_scale({str(data)!r}, n_cells={n_cells}, seed={seed})"
         sim = run_monitored(
@@ -190,10 +197,14 @@ def run_size(
             entry["status"] = "simulation " + sim["status"]
             return entry
     entry["data"] = json.loads((data / "scale.json").read_text())
+    # `python -m crossomics.cli run ...`, or with --skip the same CLI after dropping those runner stages
+    skipping = (
+        "import sys; from crossomics import runner, cli; drop = set(sys.argv[1].split(','));"
+        " runner.STAGES[:] = [s for s in runner.STAGES if s[0] not in drop]; cli.main(sys.argv[2:])"
+    )
     cmd = [
         py,
-        "-m",
-        "crossomics.cli",
+        *(["-c", skipping, ",".join(skip)] if skip else ["-m", "crossomics.cli"]),
         "run",
         "--input",
         str(data / "samplesheet.csv"),
@@ -204,7 +215,7 @@ def run_size(
         "--gene-sets",
         str(data / "genesets.gmt"),
         "--device",
-        "cpu",
+        device,
         "--seed",
         str(seed),
     ]
@@ -219,7 +230,9 @@ def run_size(
     )
     params = results / "pipeline_info" / "params.json"
     stage_s = (
-        json.loads(params.read_text())["stage_seconds"] if res["status"] == "ok" and params.exists() else {}
+        json.loads(params.read_text())["stage_seconds"]
+        if res["status"] == "ok" and params.exists()
+        else res["stage_s_printed"]  # the stages that finished before a kill or failure
     )
     entry.update(
         status=res["status"],
@@ -325,7 +338,8 @@ def plot(entries: list[dict], path: Path) -> None:
         yscale="log",
         xlabel="cells per modality",
         ylabel="wall seconds",
-        title="crossomics run, CPU (2 cores)",
+        title="crossomics run, "
+        + ", ".join(sorted({f"{e.get('device', 'cpu')}, {e['threads']} threads" for e in ok})),
     )
     ax_m.set(
         xscale="log", xlabel="cells per modality", ylabel="peak RSS (GiB)", title="peak memory per stage"
@@ -348,6 +362,10 @@ def main() -> None:
     parser.add_argument("--max-rss-gib", type=float, default=None, help="kill a run above this RSS")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="cpu", help="--device of `crossomics run` (cpu, cuda, auto)")
+    parser.add_argument(
+        "--skip", nargs="+", default=[], metavar="STAGE", help="run stages to leave out (e.g. report)"
+    )
     parser.add_argument("--plot", type=Path, default=PLOT)
     parser.add_argument(
         "--plot-only", action="store_true", help="table and figure from WORKDIR/scale_results.json"
@@ -368,6 +386,8 @@ def main() -> None:
                 max_rss_gib=args.max_rss_gib,
                 max_epochs=args.max_epochs,
                 seed=args.seed,
+                device=args.device,
+                skip=tuple(args.skip),
             )
             entries = [e for e in entries if e["n_cells"] != n] + [entry]
             entries.sort(key=lambda e: e["n_cells"])

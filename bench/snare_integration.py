@@ -4,7 +4,8 @@
 Prints FOSCTTM, Leiden ARI/NMI, cell-type ASW, modality mixing, label transfer, wall time and peak memory,
 next to the bars of issue 5 and the peers' figures measured on the same data (../shared/peers/README.md).
 
-    .venv/bin/python bench/snare_integration.py [--n-cells N] [--outdir DIR] [--device auto]
+    .venv/bin/python bench/snare_integration.py [--n-cells N] [--outdir DIR] [--device auto] [--data DIR]
+        [--skip report]
 """
 
 from __future__ import annotations
@@ -26,10 +27,10 @@ PEERS = {"scGLUE (full set, 47 min)": {"foscttm": 0.114, "ari_leiden": 0.349, "a
          "gene activity + Harmony": {"foscttm": 0.240, "ari_leiden": 0.264}}
 
 
-def write_inputs(root: Path, n_cells: int | None, seed: int) -> Path:
+def write_inputs(root: Path, n_cells: int | None, seed: int, data: Path = DATA) -> Path:
     """The samplesheet (and, for a subset, the subset files) under ``root``."""
-    rna = DATA / "snare_chen2019_mouse_cortex_rna.h5ad"
-    atac = DATA / "snare_chen2019_mouse_cortex_atac.h5ad"
+    rna = data / "snare_chen2019_mouse_cortex_rna.h5ad"
+    atac = data / "snare_chen2019_mouse_cortex_atac.h5ad"
     if n_cells:
         r, a = ad.read_h5ad(rna), ad.read_h5ad(atac)
         keep = np.sort(np.random.default_rng(seed).choice(r.n_obs, n_cells, replace=False))
@@ -48,13 +49,21 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--max-epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--data", type=Path, default=DATA, help="folder laid out like ../shared/data (default)")
+    parser.add_argument("--skip", nargs="+", default=[], metavar="STAGE",
+                        help="leave these stages of `crossomics run` out (e.g. report: needs MultiQC)")
     args = parser.parse_args()
 
+    from crossomics import runner
     from crossomics.runner import RunOptions, run_all
 
+    unknown = set(args.skip) - {name for name, _ in runner.STAGES}
+    if unknown:
+        parser.error(f"--skip: unknown stage(s) {sorted(unknown)}; stages: {[n for n, _ in runner.STAGES]}")
+    runner.STAGES[:] = [(name, fn) for name, fn in runner.STAGES if name not in args.skip]
     root = args.outdir or Path(tempfile.mkdtemp(prefix="crossomics-snare-"))
     root.mkdir(parents=True, exist_ok=True)
-    sheet = write_inputs(root, args.n_cells, args.seed)
+    sheet = write_inputs(root, args.n_cells, args.seed, args.data)
     start = time.perf_counter()
     timings = run_all(
         RunOptions(
@@ -63,8 +72,8 @@ def main() -> None:
             device=args.device,
             seed=args.seed,
             max_epochs=args.max_epochs,
-            annotation=DATA / "annotation" / "mm10_genes.gtf",
-            gene_sets=[DATA / "genesets" / "mouse_msigdb_m2_cp_v2023.1.gmt"],
+            annotation=args.data / "annotation" / "mm10_genes.gtf",
+            gene_sets=[args.data / "genesets" / "mouse_msigdb_m2_cp_v2023.1.gmt"],
         ),
         echo=lambda line: print(line, file=sys.stderr),
     )
