@@ -250,3 +250,45 @@ def test_bad_input_is_a_clear_error(demo, tmp_path):
 def test_no_cells_is_an_error(demo, model):
     with pytest.raises(InputError, match="has no cells"):
         generate(model, demo.preprocessed("rna_b")[:0], source="rna", target="adt")
+
+
+def test_generate_writes_batches_without_holding_the_whole_matrix(demo, model, tmp_path, monkeypatch):
+    """`crossomics generate` to peaks: the file holds what generate() returns, and while decoding, numpy holds
+    well under the dense cells x peaks matrix (one batch of cells is decoded and written at a time)."""
+    import tracemalloc
+
+    from crossomics.model import CrossModel
+    from crossomics.tl.stages import run_generate
+
+    pre = demo.preprocessed("rna_a")
+    rna = ad.AnnData(
+        sp.csr_matrix(pre.layers[KEYS.counts], dtype=np.float32), obs=pre.obs[[]], var=pre.var[[]]
+    )
+    rna = ad.concat([rna] * 8, index_unique="-")  # enough cells that the output dwarfs the input
+    source = tmp_path / "rna.h5ad"
+    rna.write_h5ad(source)
+    expected = generate(model, rna, source="rna", target="atac").X
+    held: list[int] = []  # numpy memory traced while each batch is decoded
+    real_decode = CrossModel.decode
+
+    def decode(self, *args, **kwargs):
+        held.append(tracemalloc.get_traced_memory()[0])
+        return real_decode(self, *args, **kwargs)
+
+    monkeypatch.setattr(CrossModel, "decode", decode)
+    out = tmp_path / "peaks.h5ad"
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        run_generate(demo.model_dir, source, out, source="rna", target="atac", device="cpu", batch_size=64)
+    finally:
+        tracemalloc.stop()
+    written = ad.read_h5ad(out)
+    assert written.X.dtype == np.float32 and written.obs_names.equals(rna.obs_names)
+    np.testing.assert_allclose(written.X, expected, atol=1e-6)
+    assert written.uns[KEYS.generate]["target_modality"] == "atac" and KEYS.latent in written.obsm
+    most = max(held) - before
+    assert len(held) == -(-rna.n_obs // 64) and most < expected.nbytes / 2, (
+        f"{most / 2**20:.1f} MiB held while decoding; the dense matrix is {expected.nbytes / 2**20:.1f} MiB"
+    )
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left

@@ -230,6 +230,13 @@ def simulation_realism(
     }
 
 
+def fidelity_cells(n: int, *, likelihood: str, max_cells: int = 3000, seed: int = 0) -> np.ndarray:
+    """Sorted rows of ``n`` cells that :func:`generation_fidelity` scores: all of them, or ``max_cells`` drawn with
+    ``seed`` (``1/8`` of that for peaks). Callers can read just these rows of a large generated matrix."""
+    cap = max_cells if likelihood != "bernoulli" else max(1, max_cells // 8)
+    return np.arange(n) if n <= cap else np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+
+
 def generation_fidelity(
     generated: Any,
     real: Any,
@@ -245,9 +252,7 @@ def generation_fidelity(
     :func:`accessibility_auroc`; with ``labels``, :func:`marker_overlap`. Cells beyond ``max_cells`` (``1/8``
     of that for peaks) are subsampled with ``seed``.
     """
-    n = generated.shape[0]
-    cap = max_cells if likelihood != "bernoulli" else max(1, max_cells // 8)
-    idx = np.arange(n) if n <= cap else np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+    idx = fidelity_cells(generated.shape[0], likelihood=likelihood, max_cells=max_cells, seed=seed)
     gen, rea = generated[idx], real[idx]
     out: dict[str, Any] = (
         accessibility_auroc(gen, rea, seed=seed)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .augment import augment, run_augment
-from .generate import generate, load_model
+from .generate import generate, load_model, write_generated
 from .latent_prior import LatentPrior, fit_latent_prior, load_latent_prior, save_latent_prior
 from .simulate import allocate, simulate
 from .stages import run_generate, run_generation_stage, run_simulate, run_simulation_stage
@@ -35,4 +35,5 @@ __all__ = [
     "run_simulation_stage",
     "save_latent_prior",
     "simulate",
+    "write_generated",
 ]

@@ -160,15 +160,94 @@ def generate(
     - ``obsm["X_crossomics"]``: the cells' joint embedding;
     - ``uns["crossomics_generate"]``: model path, source and target (as given, sample and modality),
       likelihood, library, features expected and missing, crossomics version.
+
+    See :func:`write_generated` to write the result without holding all of ``X`` in memory.
     """
+    out, z, tgt = _without_x(
+        model, adata, source=source, target=target, batch_size=batch_size, library=library,
+        min_matched=min_matched, model_path=model_path, input_name=input_name,
+    )  # fmt: skip
+    out.X = decode_batches(model, z, tgt, batch_size=batch_size, library=library)
+    return out
+
+
+def write_generated(
+    model: CrossModel,
+    adata: AnnData,
+    path: str | Path,
+    *,
+    source: str,
+    target: str,
+    batch_size: int = BATCH_SIZE,
+    library: float | None = None,
+    min_matched: float = MIN_MATCHED,
+    model_path: str | Path | None = None,
+    input_name: str = "input",
+) -> AnnData:
+    """:func:`generate` straight into the ``.h5ad`` file ``path`` (atomically), ``batch_size`` cells at a time.
+
+    Memory holds one batch of decoded values, never the cells x features matrix (for peaks, 20,000 cells x
+    50,000 peaks is 4 GB of float32). The file is what ``generate(...).write_h5ad(path)`` writes.
+
+    Returns
+    -------
+    The written AnnData without ``X`` (``obs``, ``var``, ``obsm`` and ``uns`` as in :func:`generate`); read
+    rows of ``X`` back with :func:`read_rows`.
+    """
+    import h5py
+
+    from ..io.write import atomic_path
+
+    out, z, tgt = _without_x(
+        model, adata, source=source, target=target, batch_size=batch_size, library=library,
+        min_matched=min_matched, model_path=model_path, input_name=input_name,
+    )  # fmt: skip
+    with atomic_path(path) as tmp:
+        out.write_h5ad(tmp)
+        with h5py.File(tmp, "a") as f:
+            x = f.create_dataset("X", shape=out.shape, dtype=np.float32)
+            x.attrs["encoding-type"], x.attrs["encoding-version"] = "array", "0.2.0"  # anndata's dense X
+            for start in range(0, out.n_obs, batch_size):
+                x[start : start + batch_size] = model.decode(
+                    z[start : start + batch_size], tgt, library=library
+                )
+    return out
+
+
+def read_rows(path: str | Path, rows: np.ndarray) -> np.ndarray:
+    """Rows ``rows`` (in that order) of the dense ``X`` of an ``.h5ad`` file written by :func:`write_generated`."""
+    import h5py
+
+    rows = np.asarray(rows, dtype=np.int64)
+    order = np.argsort(rows, kind="stable")
+    unique, inverse = np.unique(rows[order], return_inverse=True)
+    with h5py.File(path, "r") as f:
+        values = f["X"][unique] if len(unique) else np.zeros((0, f["X"].shape[1]), np.float32)
+    out = np.empty((len(rows), values.shape[1]), dtype=values.dtype)
+    out[order] = values[inverse]
+    return out
+
+
+def _without_x(
+    model: CrossModel,
+    adata: AnnData,
+    *,
+    source: str,
+    target: str,
+    batch_size: int,
+    library: float | None,
+    min_matched: float,
+    model_path: str | Path | None,
+    input_name: str,
+) -> tuple[AnnData, np.ndarray, str]:
+    """The output of :func:`generate` without ``X``, the cells' joint embedding and the target domain."""
     if batch_size < 1:
         msg = f"batch size {batch_size} must be at least 1."
         raise InputError(msg)
     src, tgt = model.resolve_domain(source), model.resolve_domain(target)
     z, n_missing = embed(model, adata, src, source=input_name, min_matched=min_matched)
-    values = decode_batches(model, z, tgt, batch_size=batch_size, library=library)
     info = model.domains[tgt]
-    out = AnnData(values, obs=adata.obs.copy(), var=pd.DataFrame(index=pd.Index(info.features, dtype=str)))
+    out = AnnData(obs=adata.obs.copy(), var=pd.DataFrame(index=pd.Index(info.features, dtype=str)))
     out.obsm[KEYS.latent] = z.astype(np.float32)
     out.uns[KEYS.generate] = {
         "model": str(model_path or ""),
@@ -185,4 +264,4 @@ def generate(
         "n_missing": int(n_missing),
         "version": __version__,
     }
-    return out
+    return out, z, tgt

@@ -23,9 +23,9 @@ from ..io.layout import Layout
 from ..io.read import read_matrix
 from ..io.samplesheet import SampleRow
 from ..io.write import write_h5ad, write_json
-from ..metrics.generation import generation_fidelity, simulation_realism
+from ..metrics.generation import fidelity_cells, generation_fidelity, simulation_realism
 from ..model.inputs import select_counts
-from .generate import BATCH_SIZE, generate, load_model
+from .generate import BATCH_SIZE, load_model, read_rows, write_generated
 from .latent_prior import load_latent_prior
 from .simulate import simulate
 
@@ -44,21 +44,21 @@ def run_generate(
     device: str = "auto",
     batch_size: int = BATCH_SIZE,
 ) -> ad.AnnData:
-    """``crossomics generate``: read cells, generate the target modality, write ``out`` (h5ad)."""
+    """``crossomics generate``: read cells, generate the target modality, write ``out`` (h5ad) one batch of
+    cells at a time; returns what was written without ``X`` (see :func:`~crossomics.tl.generate.write_generated`)."""
     model = load_model(model_dir, device=device)
     modality = model.domains[model.resolve_domain(source)].modality
     adata = read_matrix(input_path, modality=modality)
-    result = generate(
+    return write_generated(
         model,
         adata,
+        out,
         source=source,
         target=target,
         batch_size=batch_size,
         model_path=str(model_dir),
         input_name=str(input_path),
     )
-    write_h5ad(result, out)
-    return result
 
 
 def read_proportions(path: str | Path) -> dict[str, float]:
@@ -177,15 +177,6 @@ def run_generation_stage(
             shared = pre_a.obs_names.intersection(pre_b.obs_names)
             if len(shared) < MIN_PAIRED_CELLS:
                 continue
-            gen = generate(
-                model,
-                pre_a,
-                source=a.sample,
-                target=b.sample,
-                batch_size=batch_size,
-                model_path=str(layout.model_dir()),
-                input_name=f"sample {a.sample}",
-            )
             key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
             if key in metrics:
                 log.info(
@@ -195,12 +186,25 @@ def run_generation_stage(
                     b.sample,
                 )
                 continue
-            write_h5ad(gen, layout.dir("generation") / f"{key}.h5ad")
+            path = layout.dir("generation") / f"{key}.h5ad"
+            gen = write_generated(
+                model,
+                pre_a,
+                path,
+                source=a.sample,
+                target=b.sample,
+                batch_size=batch_size,
+                model_path=str(layout.model_dir()),
+                input_name=f"sample {a.sample}",
+            )
+            # read back only the rows generation_fidelity scores (its default cap, so it draws no further subsample)
+            likelihood = model.domains[b.sample].likelihood
+            scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
             real, _ = select_counts(
-                pre_b[shared], model.domains[b.sample].features, source=f"sample {b.sample}"
+                pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}"
             )
             labels = (
-                pre_b.obs.loc[shared, KEYS.cell_type].astype(str).to_numpy()
+                pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
                 if KEYS.cell_type in pre_b.obs
                 else None
             )
@@ -210,9 +214,9 @@ def run_generation_stage(
                 "n_paired_cells": len(shared),
                 "in_sample": True,
                 **generation_fidelity(
-                    gen[shared].X,
+                    read_rows(path, gen.obs_names.get_indexer(scored)),
                     real,
-                    likelihood=model.domains[b.sample].likelihood,
+                    likelihood=likelihood,
                     labels=labels,
                     seed=seed,
                 ),
