@@ -393,3 +393,71 @@ def test_validation_decodes_a_fixed_seeded_feature_subset(monkeypatch, one_torch
         assert np.isfinite(first["total"]) and np.isfinite(second["total"])
         subsets.append(val_atac[0])
     assert subsets[0] == subsets[1]  # same seed, same subset
+
+
+# --- a failed rerun ------------------------------------------------------------------------------------------
+
+
+def _digests(root: Path) -> dict[str, str]:
+    import hashlib
+
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in root.rglob("*")
+        if p.is_file()
+    }
+
+
+def test_failed_rerun_leaves_the_previous_run_byte_identical(demo_data, demo_run, tmp_path):
+    """Rerun into a complete run's folder with other data for a sample and a last sample that passes validation
+    but loses every cell in QC: every earlier file is unchanged and no temporary file is left."""
+    import shutil
+
+    from crossomics.runner import RunOptions, run_all
+
+    outdir = tmp_path / "results"
+    shutil.copytree(demo_run, outdir)
+    before = _digests(outdir)
+    fewer = ad.read_h5ad(demo_data / "rna_a.h5ad")[:400].copy()  # QC of rna_a would write other files
+    fewer.write_h5ad(tmp_path / "rna_a.h5ad")
+    low = ad.read_h5ad(demo_data / "rna_b.h5ad")
+    low.X = sp.csr_matrix((np.ones(low.n_obs), (np.arange(low.n_obs), np.zeros(low.n_obs))), shape=low.shape)
+    low.write_h5ad(tmp_path / "rna_low.h5ad")
+    sheet = tmp_path / "samplesheet.csv"
+    sheet.write_text(
+        "sample,modality,file,batch,condition\n"
+        f"rna_a,rna,{tmp_path / 'rna_a.h5ad'},b1,\n"
+        f"atac_a,atac,{demo_data / 'atac_a.h5ad'},b1,\n"
+        f"rna_low,rna,{tmp_path / 'rna_low.h5ad'},b2,\n"
+    )
+    lines: list[str] = []
+    options = RunOptions(input=sheet, outdir=outdir, device="cpu", seed=0, max_epochs=4, n_sim_cells=500)
+    with pytest.raises(InputError, match="rna_low"):
+        run_all(options, echo=lines.append)
+    assert lines == [lines[0]] and lines[0].startswith("[validate]")  # it failed after validation
+    assert _temps(outdir) == []
+    after = _digests(outdir)
+    assert after == before, sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+
+
+def test_earlier_outputs_wait_aside_through_a_stopped_rerun_and_its_resume(tmp_path):
+    from crossomics.io.rerun import PREVIOUS, keep_previous_outputs
+
+    out = tmp_path / "results"
+    write_json({"run": 1}, out / "metrics" / "integration.json")
+    write_json({"run": 1}, out / "model" / "checkpoint.pt")
+    (out / "notes.txt").write_text("not an output folder")
+    with pytest.raises(KeyboardInterrupt), keep_previous_outputs(out):  # a rerun stopped in training
+        assert sorted(p.name for p in out.iterdir()) == [PREVIOUS, "notes.txt"]
+        write_json({"run": 2}, out / "model" / "checkpoint.pt")
+        raise KeyboardInterrupt
+    assert (out / PREVIOUS / "metrics").is_dir() and '"run": 2' in (out / "model/checkpoint.pt").read_text()
+    with pytest.raises(RuntimeError), keep_previous_outputs(out, resume=True):  # its resume fails
+        assert '"run": 2' in (out / "model/checkpoint.pt").read_text()  # the new checkpoint, kept
+        raise RuntimeError
+    assert '"run": 1' in (out / "model/checkpoint.pt").read_text() and not (out / PREVIOUS).exists()
+    with keep_previous_outputs(out, resume=True):  # a resume right after a complete run: its checkpoint
+        assert '"run": 1' in (out / "model/checkpoint.pt").read_text() and not (out / "metrics").exists()
+        write_json({"run": 3}, out / "metrics" / "integration.json")
+    assert sorted(p.name for p in out.iterdir()) == ["metrics", "model", "notes.txt"]
+    assert '"run": 3' in (out / "metrics" / "integration.json").read_text()

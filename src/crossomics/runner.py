@@ -19,6 +19,7 @@ import anndata as ad
 from . import __version__
 from .io.layout import Layout
 from .io.read import read_sample
+from .io.rerun import keep_previous_outputs
 from .io.samplesheet import SampleRow
 from .io.validate import validate_samplesheet
 from .io.write import clean_stale_temps, write_json, write_text
@@ -216,10 +217,12 @@ def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict
         log.info("removed %d temporary files left by an interrupted run", removed)
     ctx = Context(options=options, layout=layout)
     timings = ctx.timings
-    for name, fn in tqdm(STAGES, desc="crossomics run", unit="stage", leave=False):
-        start = time.perf_counter()
-        line = fn(ctx)
-        timings[name] = round(time.perf_counter() - start, 2)
-        echo(f"[{name}] {line} ({timings[name]:.1f} s)")
-    write_pipeline_info(ctx, timings)
+    # a rerun that fails puts the earlier run's outputs back as they were
+    with keep_previous_outputs(layout.outdir, resume=options.resume):
+        for name, fn in tqdm(STAGES, desc="crossomics run", unit="stage", leave=False):
+            start = time.perf_counter()
+            line = fn(ctx)
+            timings[name] = round(time.perf_counter() - start, 2)
+            echo(f"[{name}] {line} ({timings[name]:.1f} s)")
+        write_pipeline_info(ctx, timings)
     return timings
