@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 from anndata import AnnData
 
 from .._keys import KEYS, MODALITY_ATAC
+from ..pp.features import NORM_TFIDF, normalise
 from ._linalg import Standardised, l2_rows, randomized_svd
 from ._matrix import log_normalise, raw_counts, top_variable
 
@@ -27,10 +27,8 @@ def own_space(
     if modality == MODALITY_ATAC:
         binary = counts.copy()
         binary.data[:] = 1.0
-        depth = np.asarray(binary.sum(axis=1)).ravel()
         idf = binary.shape[0] / (1.0 + np.asarray(binary.sum(axis=0)).ravel())
-        tfidf = sp.csr_matrix(sp.diags(1.0 / np.maximum(depth, 1.0)) @ binary @ sp.diags(idf))
-        tfidf.data = np.log1p(tfidf.data * 1e4)
+        tfidf = normalise(binary, NORM_TFIDF, target_sum=1e4, idf=idf)
         u, s, _ = randomized_svd(
             lambda m: tfidf @ m, lambda n: tfidf.T @ n, tfidf.shape, n_comps + 1, seed=seed
         )
