@@ -165,6 +165,8 @@ def test_calibrated_dispersion_gives_real_gene_variances(demo, model, prior):
 def test_prior_saved_in_the_model_folder_replaces_the_latents(demo, model, prior, tmp_path):
     alone = tmp_path / "model"
     shutil.copytree(demo.model_dir, alone)  # a model folder without integration/ beside it
+    for name in ("latent_prior.json", "latent_prior.npz"):  # the train step stores the prior in model/
+        (alone / name).unlink()
     result = invoke("simulate", "--model", alone, "--n-cells", 10, "--out", tmp_path / "x", "--device", "cpu")
     assert_user_error(result, "latent_prior.json", "integration")
     latents = {r.sample: ad.read_h5ad(demo.layout.latent(r.sample)) for r in demo.rows}

@@ -194,6 +194,10 @@ def run_train(
     )
     model.save(model_dir)
     latents = write_integration(model, rows, adatas, layout, seed=seed)
+    # the simulation prior travels inside model/, so SIMULATE (Nextflow) needs nothing but the model folder
+    from ..tl.latent_prior import fit_latent_prior, save_latent_prior
+
+    save_latent_prior(fit_latent_prior(model, latents, adatas, seed=seed), model_dir)
     summary: dict[str, object] = {
         "n_anchor_pairs": int(sum(len(a) for a in anchors)),
         "epochs": len(model.history),
