@@ -63,6 +63,7 @@ def main() -> None:
     runner.STAGES[:] = [(name, fn) for name, fn in runner.STAGES if name not in args.skip]
     root = args.outdir or Path(tempfile.mkdtemp(prefix="crossomics-snare-"))
     root.mkdir(parents=True, exist_ok=True)
+    args.data = args.data.resolve()  # the samplesheet lives elsewhere: relative paths would break
     sheet = write_inputs(root, args.n_cells, args.seed, args.data)
     start = time.perf_counter()
     timings = run_all(
