@@ -313,6 +313,19 @@ def _tiny_trainer(batch_size: int) -> Trainer:
     return Trainer(net, data, [], config=config, weights=LossWeights(), device=torch.device("cpu"))
 
 
+def test_step_cap_shortens_the_epoch_budget_of_each_stage(one_torch_thread):
+    from dataclasses import replace
+
+    epochs = {}
+    for cap in (0, 10):
+        trainer = _tiny_trainer(batch_size=16)  # 108 training cells per domain at most: 7 steps per epoch
+        trainer.config = replace(trainer.config, max_epochs_pretrain=5, max_epochs_align=5, max_steps=cap)
+        history = trainer.fit()
+        epochs[cap] = [sum(1 for row in history if row["stage"] == stage) for stage in (1, 2)]
+    assert trainer.sampler.n_steps() == 7
+    assert epochs == {0: [5, 5], 10: [2, 2]}  # ceil(10 / 7) epochs per stage under the cap
+
+
 def _oom_above(limit: int, monkeypatch) -> list[int]:
     """Make every step on more than ``limit`` cells per domain raise CUDA OOM; returns the sizes tried."""
     tried: list[int] = []
