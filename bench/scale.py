@@ -31,7 +31,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = REPO / "docs" / "images" / "scale.png"
-STAGE_LINE = re.compile(r"\[(?P<stage>[^\[\]]+)\] .*\((?P<sec>[\d.]+) s\)\s*$")  # after any progress-bar text
+STAGE_LINE = re.compile(r"\[(?P<stage>[a-z][a-z+_-]*)\] .*\((?P<sec>[\d.]+) s\)\s*$")  # after any progress-bar text
 SAMPLE_EVERY = 0.2  # seconds between RSS samples
 TARGET_S, TARGET_GIB, TARGET_CELLS = 30 * 60, 8.0, 100_000  # issue 10: 100k cells in <= 30 min, <= 8 GiB
 
