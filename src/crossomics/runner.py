@@ -217,12 +217,23 @@ def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict
         log.info("removed %d temporary files left by an interrupted run", removed)
     ctx = Context(options=options, layout=layout)
     timings = ctx.timings
-    # a rerun that fails puts the earlier run's outputs back as they were
+    bar = tqdm(total=len(STAGES), desc="crossomics run", unit="stage", leave=False)
+
+    def run_stage(name: str, fn: Callable[[Context], str]) -> None:
+        start = time.perf_counter()
+        line = fn(ctx)
+        timings[name] = round(time.perf_counter() - start, 2)
+        echo(f"[{name}] {line} ({timings[name]:.1f} s)")
+        bar.update()
+
+    # bad input found by validation touches nothing under --outdir, not even its folder listing
+    first = [(n, fn) for n, fn in STAGES[:1] if n == "validate"]
+    for name, fn in first:
+        run_stage(name, fn)
+    # a rerun that fails later puts the earlier run's outputs back as they were
     with keep_previous_outputs(layout.outdir, resume=options.resume):
-        for name, fn in tqdm(STAGES, desc="crossomics run", unit="stage", leave=False):
-            start = time.perf_counter()
-            line = fn(ctx)
-            timings[name] = round(time.perf_counter() - start, 2)
-            echo(f"[{name}] {line} ({timings[name]:.1f} s)")
+        for name, fn in STAGES[len(first) :]:
+            run_stage(name, fn)
         write_pipeline_info(ctx, timings)
+    bar.close()
     return timings
