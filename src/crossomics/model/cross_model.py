@@ -24,19 +24,6 @@ from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothin
 CHUNK = 8192  # cells per chunk when projecting or encoding many cells
 
 
-def feature_rate(counts: sp.csr_matrix, likelihood: str) -> np.ndarray:
-    """Each feature's overall level in the training cells: fraction of cells with it (Bernoulli), share of all
-    counts (NB) or mean (normal), for :meth:`ModalityVAE.init_feature_bias`."""
-    counts = sp.csr_matrix(counts)
-    if likelihood == "bernoulli":
-        present = np.asarray((counts > 0).sum(axis=0), np.float64).ravel()
-        return (present / max(counts.shape[0], 1)).astype(np.float32)
-    total = np.asarray(counts.sum(axis=0), np.float64).ravel()
-    if likelihood == "nb":
-        return (total / max(total.sum(), 1e-12)).astype(np.float32)
-    return (total / max(counts.shape[0], 1)).astype(np.float32)
-
-
 def likelihood_for(modality: str, counts: sp.csr_matrix, *, non_counts: bool = False) -> str:
     """Bernoulli for ATAC and other binary data, Normal for non-count values, else negative binomial."""
     if non_counts:
@@ -201,10 +188,6 @@ class CrossModel:
         # loss: breadth beats precision (SNARE-seq FOSCTTM 0.121 with all 127k pairs, 0.131 with the 5.7k
         # pairs flagged as anchors in the loss)
         targets = joint_prior(reduced, anchors or [], n_dims=self.arch.n_joint)
-        if not resume:
-            for name, d in data.items():
-                vae = self.net.vaes[name]
-                vae.init_feature_bias(torch.from_numpy(feature_rate(d.counts, vae.likelihood)))
         trainer = Trainer(
             self.net,
             data,
