@@ -22,6 +22,18 @@ def test_foscttm_blockwise_equals_dense():
     assert abs(foscttm(x, y, block=37) - _dense_foscttm(x, y)) < 1e-3
 
 
+def test_leiden_subsamples_large_inputs(monkeypatch):
+    import crossomics.metrics.integration as integration
+
+    rng = np.random.default_rng(3)
+    lab = np.repeat(np.array(["a", "b"]), 150)
+    emb = np.where(lab[:, None] == "a", 0.0, 8.0) + rng.normal(size=(300, 4))
+    assert integration.leiden_ari_nmi(emb, lab)["leiden_cells"] == 300
+    monkeypatch.setattr(integration, "LEIDEN_MAX_CELLS", 120)
+    out = integration.leiden_ari_nmi(emb, lab)
+    assert out["leiden_cells"] == 120 and out["ari_leiden"] > 0.9
+
+
 def test_foscttm_perfect_and_random():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 5))

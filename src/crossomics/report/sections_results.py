@@ -28,6 +28,7 @@ INTEGRATION_METRICS = {
     "asw_celltype": ("ASW (cell type)", "higher", "silhouette width of cell types (rescaled to 0..1)"),
     "modality_mixing": ("Modality mixing", "higher", "how well modalities mix among neighbours (1 is ideal)"),
     "leiden_resolution": ("Leiden resolution", "", "resolution picked for ARI and NMI"),
+    "leiden_cells": ("Cells clustered (Leiden)", "", "all cells, or a random 50,000 above that"),
 }
 
 
