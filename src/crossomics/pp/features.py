@@ -50,8 +50,12 @@ def choose_norm(counts: sp.csr_matrix, modality: str) -> str:
     return NORM_LOG
 
 
-def _row_scale(x: sp.csr_matrix, factors: np.ndarray) -> sp.csr_matrix:
-    return sp.csr_matrix(sp.diags(factors) @ x)
+def _scale_rows_inplace(x: sp.csr_matrix, factors: np.ndarray) -> None:
+    x.data *= np.repeat(factors, np.diff(x.indptr))
+
+
+def _scale_columns_inplace(x: sp.csr_matrix, factors: np.ndarray) -> None:
+    x.data *= factors[x.indices]
 
 
 def normalise(
@@ -61,7 +65,7 @@ def normalise(
 
     Returns a CSR matrix for ``log1p_cp10k``, ``tfidf`` and ``identity``; a dense array for ``clr``.
     """
-    x = sp.csr_matrix(counts, dtype=np.float64)
+    x = sp.csr_matrix(counts, dtype=np.float64, copy=True)  # scaled in place below: one copy in memory
     if norm == NORM_IDENTITY:
         return x
     if norm == NORM_CLR:
@@ -72,13 +76,14 @@ def normalise(
     if norm not in (NORM_LOG, NORM_TFIDF):
         msg = f"unknown normalisation {norm!r}"
         raise ValueError(msg)
-    out = _row_scale(x, inv * target_sum)
-    out.data = np.log1p(out.data)
+    x.sum_duplicates()
+    _scale_rows_inplace(x, inv * target_sum)
+    np.log1p(x.data, out=x.data)
     if norm == NORM_TFIDF:
         # log term frequency times log inverse document frequency: on SNARE-seq, kNN cell-type accuracy
         # of the LSI is 0.64, against 0.545 for log1p(tf * idf * 1e4) and 0.60 for tf * log(1 + idf)
-        out = sp.csr_matrix(out @ sp.diags(np.log1p(np.asarray(idf, dtype=np.float64))))
-    return out
+        _scale_columns_inplace(x, np.log1p(np.asarray(idf, dtype=np.float64)))
+    return x
 
 
 def _idf(counts: sp.csr_matrix) -> np.ndarray:
@@ -263,7 +268,7 @@ def preprocess(
     counts = sp.csr_matrix(adata.X)
     norm = choose_norm(counts, modality)
     selected = select_features(counts, norm, n_top_features, min_peak_fraction=min_peak_fraction)
-    used = counts[:, selected]
+    used = counts if selected.all() else counts[:, selected]
     idf = _idf(used) if norm == NORM_TFIDF else None
     normalised = normalise(used, norm, target_sum=target_sum, idf=idf)
     n_comps = max(1, min(n_comps, used.shape[0] - 1, used.shape[1] - 1))
@@ -283,13 +288,17 @@ def preprocess(
     }
     reduced = apply_reduction(normalised, params).astype(np.float32)
 
+    # with every feature selected the size factors and idf are the same, so the fit's matrix is reused
+    full = normalised if selected.all() else normalise(
+        counts, norm, target_sum=target_sum, idf=_idf(counts) if norm == NORM_TFIDF else None
+    )
+    del normalised
     out = AnnData(
-        X=normalise(counts, norm, target_sum=target_sum, idf=_idf(counts) if norm == NORM_TFIDF else None),
+        X=full.astype(np.float32),
         obs=adata.obs.copy(),
         var=adata.var.copy(),
         layers={KEYS.counts: counts.copy()},
     )
-    out.X = out.X.astype(np.float32)
     out.var[KEYS.highly_variable] = selected
     out.obsm[KEYS.reduced] = reduced
     out.obsm[KEYS.lsi if fitted["method"] == "lsi" else KEYS.pca] = reduced.copy()
