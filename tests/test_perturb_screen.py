@@ -314,6 +314,17 @@ def test_paired_file_gives_cross_modal_naive_and_cell_type_focus(demo, tmp_path)
     assert (summary["n_cells"] == n_b).all() and {"atac_naive_spearman", "rna_naive_spearman"} <= set(summary)
 
 
+def test_max_cells_perturbs_a_seeded_subset_of_the_focus(demo, tmp_path):
+    genes = ",".join(demo["features"][:3])
+    common = ("--genes", genes, "--cell-type", "B", "--max-cells", "10")
+    for name in ("a", "b"):
+        assert _perturb(demo, tmp_path / name, *common).exit_code == 0
+    settings = json.loads((tmp_path / "a" / "perturb.json").read_text())
+    assert settings["max_cells"] == 10 and settings["n_cells"] == 10
+    assert set(pd.read_csv(tmp_path / "a" / "cell_types.tsv", sep="\t")["cell_type"]) == {"B"}
+    assert (tmp_path / "a" / "effects.tsv").read_bytes() == (tmp_path / "b" / "effects.tsv").read_bytes()
+
+
 def test_cli_help_states_the_library_defaults():
     from crossomics.tl.perturb_screen import DEFAULT_DECODE_CELLS, DEFAULT_TOP_FEATURES
 

@@ -125,6 +125,13 @@ _gmt = click.option(
     help="Cells (seeded random subset) whose decoded values give feature effects; 0: all [default: 1000].",
 )
 @click.option(
+    "--max-cells",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Perturb a seeded random subset of this many cells (after --cell-type / --source-condition); 0: all.",
+)
+@click.option(
     "--top-features",
     type=click.IntRange(min=0),
     default=None,
@@ -167,6 +174,7 @@ def perturb_cmd(
     gmt: tuple[str, ...],
     top_genes: int | None,
     decode_cells: int | None,
+    max_cells: int,
     top_features: int | None,
     paired: tuple[str, ...],
     out: str,
@@ -191,6 +199,7 @@ def perturb_cmd(
         source_condition=source_condition,
         reference_condition=reference_condition,
         seed=seed,
+        max_cells=max_cells,
         **({} if decode_cells is None else {"decode_cells": decode_cells}),
         **({} if top_features is None else {"top_features": top_features}),
     )

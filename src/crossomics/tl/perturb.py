@@ -128,12 +128,7 @@ class PerturbationEngine:
         self.counts = sp.csr_matrix(counts, dtype=np.float64)
         self.columns = sp.csc_matrix(self.counts)
         self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
-        step = ROWS_PER_BLOCK
-        parts = [
-            reduced_from_counts(self.counts[i : i + step], self.params)
-            for i in range(0, counts.shape[0], step)
-        ]
-        self.reduced = np.vstack(parts)
+        self.reduced = self._reduce(self.counts)
         self.graph = model.smoothing_graph(self.reduced)
         self.graph_by_column = None if self.graph is None else sp.csc_matrix(self.graph)
         self.z0 = model.embed_inputs(model.inputs_from_reduced(self.reduced, self.graph), domain)
@@ -202,9 +197,7 @@ class PerturbationEngine:
         stacked = self.counts[cells] + sp.csr_matrix(
             (deltas, (np.arange(cells.size), cols)), shape=(cells.size, self.counts.shape[1])
         )
-        new_reduced = (
-            reduced_from_counts(stacked, self.params) if cells.size else np.zeros((0, self.reduced.shape[1]))
-        )
+        new_reduced = self._reduce(stacked)
         inputs, owners, moved = [], [], []
         bounds = np.cumsum([0] + [c.size for c, _ in per_gene])
         for k, (changed, _) in enumerate(per_gene):
@@ -220,6 +213,12 @@ class PerturbationEngine:
         ]
         self._decoded_moments(results, np.concatenate(owners), z)
         return results
+
+    def _reduce(self, counts: sp.csr_matrix) -> np.ndarray:
+        """Reduced representation of counts, :data:`ROWS_PER_BLOCK` rows at a time (rows are independent)."""
+        step = ROWS_PER_BLOCK
+        parts = [reduced_from_counts(counts[i : i + step], self.params) for i in range(0, counts.shape[0], step)]
+        return np.vstack(parts) if parts else np.zeros((0, np.shape(self.params["loadings"])[1]))
 
     def _inputs_of_changed(self, changed: np.ndarray, red: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Focus cells whose encoder input changes and their new inputs (smoothed over the original graph)."""

@@ -49,6 +49,7 @@ class ScreenOptions:
     reference_condition: str | None = None
     decode_cells: int = DEFAULT_DECODE_CELLS
     top_features: int = DEFAULT_TOP_FEATURES
+    max_cells: int = 0  # perturb a seeded random subset of this many focus cells; 0: every focus cell
     seed: int = 0
 
 
@@ -84,6 +85,10 @@ def _focus(adata: AnnData, options: ScreenOptions) -> tuple[np.ndarray, np.ndarr
     if not focus.any():
         msg = "no input cell is left after the --cell-type / --source-condition filters; loosen them."
         raise InputError(msg)
+    if 0 < options.max_cells < focus.sum():
+        kept = np.flatnonzero(focus)[pin.decode_positions(int(focus.sum()), options.max_cells, options.seed)]
+        focus = np.zeros_like(focus)
+        focus[kept] = True
     return focus, reference
 
 

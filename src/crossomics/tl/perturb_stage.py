@@ -31,6 +31,8 @@ from .perturb_screen import ScreenOptions, perturb_screen
 
 log = logging.getLogger("crossomics")
 DEFAULT_STAGE_GENES = 20  # genes perturbed by the runner when none are named (most variable input genes)
+# cells the runner perturbs (seeded random subset above this): 100k cells took over 10 minutes for 20 genes
+STAGE_MAX_CELLS = 20_000
 
 
 def _gene_sets(gmt: Sequence[str | Path]) -> dict[str, list[str]] | None:
@@ -88,6 +90,7 @@ def run_perturb(
         "source_condition": options.source_condition,
         "reference_condition": options.reference_condition,
         "decode_cells": options.decode_cells,
+        "max_cells": options.max_cells,
         "top_features": options.top_features,
         "seed": options.seed,
         "gmt": [str(Path(g).resolve()) for g in gmt],
@@ -156,7 +159,8 @@ def run_perturbation_stage(
 
     Perturbs the cells of the first sample of ``modality`` (its preprocessed file). Genes default to the
     demo driver when the data records one (``uns["demo_truth"]``) and the most variable input genes
-    (:data:`DEFAULT_STAGE_GENES` in all); options default to over-expression with every feature kept. When
+    (:data:`DEFAULT_STAGE_GENES` in all); options default to over-expression with every feature kept, on at
+    most :data:`STAGE_MAX_CELLS` cells (a seeded random subset). When
     the data records a reference and a perturbed condition, the condition shift is measured too, and the
     metrics hold the demo ground-truth AUROCs.
     """
@@ -172,7 +176,7 @@ def run_perturbation_stage(
     qc = layout.outdir / "qc" / f"{row.sample}.qc.h5ad"
     truth = dict(ad.read_h5ad(qc, backed="r").uns.get(KEYS.demo_truth, {})) if qc.is_file() else {}
     genes = list(genes) if genes else _default_genes(adata, model, row.sample, truth)
-    options = options or ScreenOptions(perturbation=Perturbation("oe"), top_features=0)
+    options = options or ScreenOptions(perturbation=Perturbation("oe"), top_features=0, max_cells=STAGE_MAX_CELLS)
     if options.source_condition is None and truth.get("perturbed_condition") and KEYS.condition in adata.obs:
         # over-expression moves reference (ctrl) cells toward the perturbed condition; KO/KD the other way
         low, high = str(truth["reference_condition"]), str(truth["perturbed_condition"])
