@@ -224,3 +224,24 @@ def test_bad_input_is_a_clear_error(demo, tmp_path):
     bad.write_text("cell_type,proportion\nB,lots\n")
     assert_user_error(invoke(*base, "--proportions", bad), "row 2", "not a number")
     assert_user_error(invoke(*base, "--cell-type", "B", "--proportions", bad), "use one")
+
+
+def test_realism_reads_a_seeded_subset_of_large_samples(tmp_path, monkeypatch):
+    import anndata as ad
+    import numpy as np
+    import scipy.sparse as sp
+
+    import crossomics.tl.stages as stages
+
+    rng = np.random.default_rng(0)
+    counts = sp.csr_matrix(rng.poisson(1.0, (120, 6)).astype(np.float32))
+    adata = ad.AnnData(counts.copy(), layers={"counts": counts})
+    adata.obs_names = [f"c{i}" for i in range(120)]
+    adata.write_h5ad(tmp_path / "s.h5ad")
+    assert stages._realism_cells(tmp_path / "s.h5ad", 0).n_obs == 120
+    monkeypatch.setattr(stages, "REALISM_MAX_CELLS", 40)
+    part = stages._realism_cells(tmp_path / "s.h5ad", 0)
+    assert part.n_obs == 40
+    rows = adata.obs_names.get_indexer(part.obs_names)
+    assert np.array_equal(part.layers["counts"].toarray(), counts[rows].toarray())
+    assert list(part.obs_names) == list(stages._realism_cells(tmp_path / "s.h5ad", 0).obs_names)
