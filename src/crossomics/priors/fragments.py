@@ -20,7 +20,7 @@ from anndata import AnnData
 from .._keys import KEYS
 from ..errors import InputError
 from ._intervals import overlap_pairs
-from .gene_activity import gene_regions, match_genes
+from .gene_activity import gene_regions, wanted_genes
 
 log = logging.getLogger("crossomics")
 
@@ -69,16 +69,13 @@ def fragment_gene_activity(
         msg = f"fragments file {path} does not exist: pass a 10x fragments.tsv.gz with --fragments."
         raise InputError(msg)
     cells = pd.Index(np.asarray(barcodes, dtype=str))
-    genes = genes.reset_index(drop=True)
-    names, columns = match_genes(
+    genes, names, columns = wanted_genes(
         genes,
         gene_names,
         case_insensitive=case_insensitive,
         annotation=annotation,
         wanted_source=gene_names_source,
     )
-    keep = columns >= 0
-    genes, columns = genes[keep].reset_index(drop=True), columns[keep]
     regions = gene_regions(genes, upstream=upstream, downstream=downstream)
     rows, cols = [], []
     n_read = n_cells_fragments = n_in_genes = 0

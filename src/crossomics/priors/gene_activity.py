@@ -151,6 +151,24 @@ def match_genes(
     return names, columns
 
 
+
+def wanted_genes(
+    genes: pd.DataFrame,
+    wanted: Sequence[str] | None,
+    *,
+    case_insensitive: bool = False,
+    annotation: str = "the annotation",
+    wanted_source: str = "the gene list",
+) -> tuple[pd.DataFrame, pd.Index, np.ndarray]:
+    """The annotation rows of output genes (index reset), the output gene names and each kept row's output
+    column: :func:`match_genes` without the rows that are not wanted."""
+    genes = genes.reset_index(drop=True)
+    names, columns = match_genes(
+        genes, wanted, case_insensitive=case_insensitive, annotation=annotation, wanted_source=wanted_source
+    )
+    keep = columns >= 0
+    return genes[keep].reset_index(drop=True), names, columns[keep]
+
 def gene_activity(
     adata: AnnData,
     genes: pd.DataFrame,
@@ -193,16 +211,13 @@ def gene_activity(
     parameters and how many peaks and genes were matched.
     """
     peaks = peak_table(adata, source=source)
-    genes = genes.reset_index(drop=True)
-    names, columns = match_genes(
+    genes, names, columns = wanted_genes(
         genes,
         gene_names,
         case_insensitive=case_insensitive,
         annotation=annotation,
         wanted_source=gene_names_source,
     )
-    keep = columns >= 0
-    genes, columns = genes[keep].reset_index(drop=True), columns[keep]
     _warn_contigs(peaks["chrom"].to_numpy(), genes["chrom"].to_numpy(), source=source, annotation=annotation)
     regions = gene_regions(genes, upstream=upstream, downstream=downstream)
     overlap = peak_gene_matrix(
