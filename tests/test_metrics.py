@@ -23,7 +23,7 @@ def test_foscttm_blockwise_equals_dense():
 
 
 def test_leiden_subsamples_large_inputs(monkeypatch):
-    import crossomics.metrics.integration as integration
+    from crossomics.metrics import integration
 
     rng = np.random.default_rng(3)
     lab = np.repeat(np.array(["a", "b"]), 150)

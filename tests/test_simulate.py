@@ -231,7 +231,7 @@ def test_realism_reads_a_seeded_subset_of_large_samples(tmp_path, monkeypatch):
     import numpy as np
     import scipy.sparse as sp
 
-    import crossomics.tl.stages as stages
+    from crossomics.tl import stages
 
     rng = np.random.default_rng(0)
     counts = sp.csr_matrix(rng.poisson(1.0, (120, 6)).astype(np.float32))

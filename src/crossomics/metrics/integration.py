@@ -8,7 +8,12 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_samples, silhouette_score
+from sklearn.metrics import (
+    adjusted_rand_score,
+    normalized_mutual_info_score,
+    silhouette_samples,
+    silhouette_score,
+)
 from sklearn.neighbors import KNeighborsClassifier
 
 BLOCK_BYTES = 4 * 2**20  # one block of the distance matrix in FOSCTTM: small enough to stay in cache
