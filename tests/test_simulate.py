@@ -226,22 +226,21 @@ def test_bad_input_is_a_clear_error(demo, tmp_path):
     assert_user_error(invoke(*base, "--cell-type", "B", "--proportions", bad), "use one")
 
 
-def test_realism_reads_a_seeded_subset_of_large_samples(tmp_path, monkeypatch):
+def test_read_cell_subset_reads_a_seeded_subset(tmp_path):
     import anndata as ad
     import numpy as np
     import scipy.sparse as sp
 
-    from crossomics.tl import stages
+    from crossomics.io.read import read_cell_subset
 
     rng = np.random.default_rng(0)
     counts = sp.csr_matrix(rng.poisson(1.0, (120, 6)).astype(np.float32))
     adata = ad.AnnData(counts.copy(), layers={"counts": counts})
     adata.obs_names = [f"c{i}" for i in range(120)]
     adata.write_h5ad(tmp_path / "s.h5ad")
-    assert stages._realism_cells(tmp_path / "s.h5ad", 0).n_obs == 120
-    monkeypatch.setattr(stages, "REALISM_MAX_CELLS", 40)
-    part = stages._realism_cells(tmp_path / "s.h5ad", 0)
-    assert part.n_obs == 40
+    assert read_cell_subset(tmp_path / "s.h5ad", 500).n_obs == 120
+    part = read_cell_subset(tmp_path / "s.h5ad", 40, seed=3)
     rows = adata.obs_names.get_indexer(part.obs_names)
+    assert part.n_obs == 40 and np.all(np.diff(rows) > 0)
     assert np.array_equal(part.layers["counts"].toarray(), counts[rows].toarray())
-    assert list(part.obs_names) == list(stages._realism_cells(tmp_path / "s.h5ad", 0).obs_names)
+    assert list(part.obs_names) == list(read_cell_subset(tmp_path / "s.h5ad", 40, seed=3).obs_names)

@@ -83,6 +83,19 @@ def read_matrix(
     return _standardise(adata, path, modality)
 
 
+def read_cell_subset(path: str | Path, max_cells: int, *, seed: int = 0) -> ad.AnnData:
+    """An h5ad file's cells, or a seeded random ``max_cells`` of them (in file order), reading only those rows:
+    for scores and plots that need a sample of a large dataset, not all of it in memory."""
+    backed = ad.read_h5ad(path, backed="r")
+    try:
+        rows = np.arange(backed.n_obs)
+        if backed.n_obs > max_cells:
+            rows = np.sort(np.random.default_rng(seed).choice(backed.n_obs, max_cells, replace=False))
+        return backed[rows].to_memory()
+    finally:
+        backed.file.close()
+
+
 def read_sample(row: SampleRow) -> ad.AnnData:
     """Read the file of one samplesheet row.
 

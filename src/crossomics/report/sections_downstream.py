@@ -9,6 +9,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._keys import KEYS
+from ..io.read import read_cell_subset
 from . import _inputs as inp
 from ._content import Content, bargraph, scatter, table
 from .sections import Context
@@ -16,6 +17,8 @@ from .sections_results import metrics_table
 
 #: features drawn in the real-vs-simulated scatter, over all simulated files (evenly spread over expression)
 MAX_SCATTER_POINTS = 1200
+#: real cells (a seeded random subset above this) whose feature statistics the simulated cells are drawn against
+REAL_MAX_CELLS = 20_000
 _COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -47,7 +50,7 @@ def simulation_section(ctx: Context) -> list[Content]:
         stats[name] = {"Cells": sim.n_obs, "Features": sim.n_vars, "Real sample": ref[0] if ref else ""}
         if ref is None:
             continue
-        real = ad.read_h5ad(ref[1])
+        real = read_cell_subset(ref[1], REAL_MAX_CELLS)
         in_real = set(map(str, real.var_names))
         genes = [g for g in map(str, sim.var_names) if g in in_real]
         r_stats, s_stats = _feature_stats(_counts(real, genes)), _feature_stats(_counts(sim, genes))

@@ -20,7 +20,7 @@ import pandas as pd
 from .._keys import KEYS
 from ..errors import InputError
 from ..io.layout import Layout
-from ..io.read import read_matrix
+from ..io.read import read_cell_subset, read_matrix
 from ..io.samplesheet import SampleRow
 from ..io.write import write_h5ad, write_json
 from ..metrics.generation import fidelity_cells, generation_fidelity, simulation_realism
@@ -233,19 +233,6 @@ def run_generation_stage(
 REALISM_MAX_CELLS = 20_000  # real cells (seeded random subset above this) the simulated cells are scored against
 
 
-def _realism_cells(path: Path, seed: int) -> ad.AnnData:
-    """The preprocessed cells of ``path``, or a seeded random :data:`REALISM_MAX_CELLS` of them (read alone)."""
-    backed = ad.read_h5ad(path, backed="r")
-    try:
-        n = backed.n_obs
-        rows = np.arange(n)
-        if n > REALISM_MAX_CELLS:
-            rows = np.sort(np.random.default_rng(seed).choice(n, REALISM_MAX_CELLS, replace=False))
-        return backed[rows].to_memory()
-    finally:
-        backed.file.close()
-
-
 def run_simulation_stage(
     layout: Layout, *, n_cells: int = 2000, seed: int = 0, device: str = "auto", evaluate: bool = True
 ) -> dict[str, Any]:
@@ -267,7 +254,7 @@ def run_simulation_stage(
         }
         real_path = layout.outdir / "preprocess" / f"{info['sample']}.h5ad"
         if evaluate and info["likelihood"] != "normal" and real_path.is_file():
-            real = _realism_cells(real_path, seed)
+            real = read_cell_subset(real_path, REALISM_MAX_CELLS, seed=seed)
             counts, _ = select_counts(real, list(map(str, sim.var_names)), source=f"sample {info['sample']}")
             if info["likelihood"] == "bernoulli":
                 counts = (counts > 0).astype(np.float32)
