@@ -64,6 +64,8 @@ def test_train_writes_model_latents_mudata_and_metrics(demo_run):
     assert metrics["foscttm__rna_a__atac_a"] < 0.3
     hist = (demo_run / "model" / "history.csv").read_text().splitlines()
     assert "val_total" in hist[0] and len(hist) > 2
+    # the batch size actually used is recorded (the default, None, is resolved from the sample sizes)
+    assert json.loads((demo_run / "model" / "model.json").read_text())["train_config"]["batch_size"] in (256, 512)
 
 
 def test_same_seed_same_latent_and_load_roundtrip(demo_data, demo_run, tmp_path):

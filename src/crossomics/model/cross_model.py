@@ -200,6 +200,7 @@ class CrossModel:
             targets=targets,
         )
         self.history = trainer.fit(resume=resume)
+        self.train_config = trainer.config  # as used: the batch size resolved (or halved after running out of memory)
         self.net.eval()
         return self
 
