@@ -225,6 +225,11 @@ def test_merge_refuses_incomplete_or_mixed_chunks(demo, tmp_path):
     assert_user_error(twice, "appears twice")
 
 
+def _cli_base(demo, out) -> tuple:
+    """``crossomics perturb`` on the demo model and RNA cells, writing to ``out``."""
+    return ("perturb", "--model", demo["model"], "--input", demo["rna"], "--modality", "rna", "--out", out)
+
+
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
@@ -246,32 +251,12 @@ def test_merge_refuses_incomplete_or_mixed_chunks(demo, tmp_path):
     ],
 )
 def test_bad_input_exits_2(demo, tmp_path, args, needles):
-    base = (
-        "perturb",
-        "--model",
-        demo["model"],
-        "--input",
-        demo["rna"],
-        "--modality",
-        "rna",
-        "--out",
-        tmp_path,
-    )
+    base = _cli_base(demo, tmp_path)
     assert_user_error(invoke(*base, *args), *needles)
 
 
 def test_gene_outside_model_features_and_empty_list_file(demo, tmp_path):
-    base = (
-        "perturb",
-        "--model",
-        demo["model"],
-        "--input",
-        demo["rna"],
-        "--modality",
-        "rna",
-        "--out",
-        tmp_path,
-    )
+    base = _cli_base(demo, tmp_path)
     assert_user_error(
         invoke(*base, "--genes", demo["not_input"]), demo["not_input"], "not among the 300 input features"
     )
