@@ -20,7 +20,7 @@ from anndata import AnnData
 from .._keys import KEYS
 from ..errors import InputError
 from ._intervals import overlap_pairs
-from .gene_activity import gene_regions, wanted_genes
+from .gene_activity import gene_regions, match_genes
 
 log = logging.getLogger("crossomics")
 
@@ -69,7 +69,7 @@ def fragment_gene_activity(
         msg = f"fragments file {path} does not exist: pass a 10x fragments.tsv.gz with --fragments."
         raise InputError(msg)
     cells = pd.Index(np.asarray(barcodes, dtype=str))
-    genes, names, columns = wanted_genes(
+    genes, names, columns = match_genes(
         genes,
         gene_names,
         case_insensitive=case_insensitive,

@@ -105,16 +105,18 @@ def match_genes(
     case_insensitive: bool = False,
     annotation: str = "the annotation",
     wanted_source: str = "the gene list",
-) -> tuple[pd.Index, np.ndarray]:
-    """Output gene names and, for each annotation row, its output column (-1: not wanted).
+) -> tuple[pd.DataFrame, pd.Index, np.ndarray]:
+    """The annotation rows of output genes (index reset), the output gene names and each row's output column.
 
     Without ``wanted`` every annotation symbol is an output gene. With ``wanted`` (e.g. RNA ``var_names``)
-    the output genes are those symbols found in the annotation, spelled as in ``wanted``.
+    the output genes are those symbols found in the annotation, spelled as in ``wanted``; rows of other
+    symbols are dropped.
     """
+    genes = genes.reset_index(drop=True)
     symbols = genes["gene_name"].astype(str).to_numpy()
     if wanted is None:
         names = pd.Index(pd.unique(symbols))
-        return names, names.get_indexer(symbols)
+        return genes, names, names.get_indexer(symbols)
     wanted = pd.Index(pd.unique(np.asarray(wanted, dtype=str)))
     fold = (lambda a: np.char.upper(np.asarray(a, dtype=str))) if case_insensitive else np.asarray
     key_to_wanted = pd.Series(np.arange(len(wanted)), index=fold(wanted))
@@ -148,26 +150,9 @@ def match_genes(
     columns = np.full(len(symbols), -1, dtype=np.int64)
     found = ~np.isnan(hit)
     columns[found] = position.reindex(hit[found].astype(np.int64)).to_numpy()
-    return names, columns
-
-
-
-def wanted_genes(
-    genes: pd.DataFrame,
-    wanted: Sequence[str] | None,
-    *,
-    case_insensitive: bool = False,
-    annotation: str = "the annotation",
-    wanted_source: str = "the gene list",
-) -> tuple[pd.DataFrame, pd.Index, np.ndarray]:
-    """The annotation rows of output genes (index reset), the output gene names and each kept row's output
-    column: :func:`match_genes` without the rows that are not wanted."""
-    genes = genes.reset_index(drop=True)
-    names, columns = match_genes(
-        genes, wanted, case_insensitive=case_insensitive, annotation=annotation, wanted_source=wanted_source
-    )
     keep = columns >= 0
     return genes[keep].reset_index(drop=True), names, columns[keep]
+
 
 def gene_activity(
     adata: AnnData,
@@ -211,7 +196,7 @@ def gene_activity(
     parameters and how many peaks and genes were matched.
     """
     peaks = peak_table(adata, source=source)
-    genes, names, columns = wanted_genes(
+    genes, names, columns = match_genes(
         genes,
         gene_names,
         case_insensitive=case_insensitive,
