@@ -18,6 +18,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._keys import KEYS, MODALITY_ADT, MODALITY_ATAC, MODALITY_RNA
+from .._sampling import seeded_subset
 from ..errors import InputError
 from ._tenx import FEATURE_TYPE, MTX_NAMES, is_mtx_folder, read_10x_h5, read_10x_mtx
 from .peaks import split_peak_names
@@ -88,10 +89,7 @@ def read_cell_subset(path: str | Path, max_cells: int, *, seed: int = 0) -> ad.A
     for scores and plots that need a sample of a large dataset, not all of it in memory."""
     backed = ad.read_h5ad(path, backed="r")
     try:
-        rows = np.arange(backed.n_obs)
-        if backed.n_obs > max_cells:
-            rows = np.sort(np.random.default_rng(seed).choice(backed.n_obs, max_cells, replace=False))
-        return backed[rows].to_memory()
+        return backed[seeded_subset(backed.n_obs, max_cells, seed)].to_memory()
     finally:
         backed.file.close()
 

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._sampling import seeded_subset
+
 TARGET_SUM = 1e4
 N_MARKERS = 50
 MAX_AUROC_ENTRIES = 2_000_000
@@ -234,7 +236,7 @@ def fidelity_cells(n: int, *, likelihood: str, max_cells: int = 3000, seed: int 
     """Sorted rows of ``n`` cells that :func:`generation_fidelity` scores: all of them, or ``max_cells`` drawn with
     ``seed`` (``1/8`` of that for peaks). Callers can read just these rows of a large generated matrix."""
     cap = max_cells if likelihood != "bernoulli" else max(1, max_cells // 8)
-    return np.arange(n) if n <= cap else np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+    return seeded_subset(n, cap, seed)
 
 
 def generation_fidelity(

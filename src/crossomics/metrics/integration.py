@@ -16,6 +16,8 @@ from sklearn.metrics import (
 )
 from sklearn.neighbors import KNeighborsClassifier
 
+from .._sampling import seeded_subset
+
 BLOCK_BYTES = 4 * 2**20  # one block of the distance matrix in FOSCTTM: small enough to stay in cache
 ASW_MAX_CELLS = 20000
 LEIDEN_MAX_CELLS = 50000
@@ -61,7 +63,7 @@ def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neig
     import anndata as ad
     import scanpy as sc
 
-    idx = _subsample(len(labels), LEIDEN_MAX_CELLS, seed)
+    idx = seeded_subset(len(labels), LEIDEN_MAX_CELLS, seed)
     emb, labels = np.asarray(emb)[idx], np.asarray(labels)[idx]
     a = ad.AnnData(np.zeros((emb.shape[0], 1), np.float32))
     a.obsm["X_emb"] = np.asarray(emb, dtype=np.float32)
@@ -81,21 +83,15 @@ def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neig
     return best
 
 
-def _subsample(n: int, max_cells: int, seed: int) -> np.ndarray:
-    if n <= max_cells:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(seed).choice(n, max_cells, replace=False))
-
-
 def silhouette_celltype(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
     """Cell-type silhouette scaled to [0, 1] as ``(s + 1) / 2`` (subsampled above 20,000 cells)."""
-    idx = _subsample(len(labels), ASW_MAX_CELLS, seed)
+    idx = seeded_subset(len(labels), ASW_MAX_CELLS, seed)
     return float((silhouette_score(emb[idx], labels[idx]) + 1) / 2)
 
 
 def modality_mixing(emb: np.ndarray, modality: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
     """scIB batch ASW with modality as batch: per cell type, mean of ``1 - |silhouette|``; 1 = well mixed."""
-    idx = _subsample(len(labels), ASW_MAX_CELLS, seed)
+    idx = seeded_subset(len(labels), ASW_MAX_CELLS, seed)
     emb, modality, labels = emb[idx], modality[idx], labels[idx]
     scores = []
     for lab in np.unique(labels):

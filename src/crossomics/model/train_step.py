@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._keys import KEYS
+from .._sampling import seeded_subset
 from ..errors import InputError
 from ..io.layout import Layout
 from ..io.samplesheet import SampleRow
@@ -110,9 +111,7 @@ def joint_umap(latents: dict[str, np.ndarray], seed: int, *, max_cells: int = UM
 
     names = list(latents)
     z = np.vstack([latents[k] for k in names]).astype(np.float32)
-    fit = np.arange(len(z))
-    if len(z) > max_cells:
-        fit = np.sort(np.random.default_rng(seed).choice(len(z), max_cells, replace=False))
+    fit = seeded_subset(len(z), max_cells, seed)
     sub = ad.AnnData(np.zeros((len(fit), 1), np.float32))
     sub.obsm["X"] = z[fit]
     # exact kNN, for accuracy and speed: above 4,096 cells scanpy's default is approximate (pynndescent; it

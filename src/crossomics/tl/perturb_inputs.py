@@ -127,13 +127,6 @@ def resolve_source(model: CrossModel, adata: AnnData, modality: str) -> str:
     return domain
 
 
-def decode_positions(n_focus: int, decode_cells: int, seed: int) -> np.ndarray:
-    """Positions of the cells whose decoded values are averaged (all, or a seeded random subset)."""
-    if decode_cells <= 0 or n_focus <= decode_cells:
-        return np.arange(n_focus)
-    return np.sort(np.random.default_rng(seed).choice(n_focus, decode_cells, replace=False))
-
-
 def log_normalised(counts: sp.spmatrix) -> sp.csr_matrix:
     """log1p of counts per 10k (size factors over the given columns)."""
     return sp.csr_matrix(normalise(counts, NORM_LOG, target_sum=1e4))

@@ -23,6 +23,7 @@ import pandas as pd
 from anndata import AnnData
 
 from .._keys import KEYS
+from .._sampling import seeded_subset
 from ..errors import InputError
 from ..model import CrossModel
 from ..model.inputs import select_counts
@@ -86,7 +87,7 @@ def _focus(adata: AnnData, options: ScreenOptions) -> tuple[np.ndarray, np.ndarr
         msg = "no input cell is left after the --cell-type / --source-condition filters; loosen them."
         raise InputError(msg)
     if 0 < options.max_cells < focus.sum():
-        kept = np.flatnonzero(focus)[pin.decode_positions(int(focus.sum()), options.max_cells, options.seed)]
+        kept = np.flatnonzero(focus)[seeded_subset(int(focus.sum()), options.max_cells, options.seed)]
         focus = np.zeros_like(focus)
         focus[kept] = True
     return focus, reference
@@ -190,7 +191,7 @@ def perturb_screen(
     counts, _ = select_counts(adata, features, source="perturbation input")
     focus, reference = _focus(adata, options)
     targets = pin.resolve_targets(model, domain, options.target_modalities)
-    decode_idx = pin.decode_positions(int(focus.sum()), options.decode_cells, options.seed)
+    decode_idx = seeded_subset(int(focus.sum()), options.decode_cells, options.seed)
     engine = PerturbationEngine(
         model,
         counts,
@@ -209,7 +210,7 @@ def perturb_screen(
         condition = ConditionContext.fit(engine.z0[focus], z_ref, seed=options.seed)
         if chunk == 1:
             ref_idx = np.flatnonzero(reference)[
-                pin.decode_positions(int(reference.sum()), options.decode_cells, options.seed)
+                seeded_subset(int(reference.sum()), options.decode_cells, options.seed)
             ]
             tables["condition_features"] = condition_features(engine, engine.z0[ref_idx])
     naive = _naive(model, adata, counts, engine.focus_cells, targets, paired)
