@@ -248,6 +248,7 @@ def _cli_base(demo, out) -> tuple:
         (("--genes", "Irf7", "--source-condition", "stim"), ("go together",)),
         (("--genes", "Irf7", "--chunk", "3", "--n-chunks", "2"), ("--chunk 3",)),
         (("--genes", "Irf7", "--target-modalities", "adt"), ("no modality 'adt'",)),
+        (("--genes", "Irf7", "--max-cells", "-1"), ("'--max-cells'", "-1 is not in the range x>=0")),
     ],
 )
 def test_bad_input_exits_2(demo, tmp_path, args, needles):
