@@ -4,47 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pytest
+from _train_demo import train_demo
 
 from crossomics.errors import InputError
-from crossomics.io.layout import Layout
-from crossomics.io.samplesheet import read_samplesheet
 from crossomics.model import CrossModel
-from crossomics.model.train_step import run_train
-
-SAMPLES = ("rna_a", "atac_a")
-
-
-def _sheet(demo_data: Path, root: Path) -> Path:
-    """The demo samplesheet restricted to SAMPLES, with absolute file paths."""
-    import pandas as pd
-
-    table = pd.read_csv(demo_data / "samplesheet.csv", dtype=str, keep_default_na=False)
-    table = table[table["sample"].isin(SAMPLES)].assign(
-        file=lambda t: [str(demo_data / f) for f in t["file"]]
-    )
-    sheet = root / "samplesheet.csv"
-    table.to_csv(sheet, index=False)
-    return sheet
-
-
-def _copy_inputs(demo_run: Path, dest: Path) -> Path:
-    for sub in ("preprocess", "priors"):
-        (dest / sub).mkdir(parents=True, exist_ok=True)
-        for f in (demo_run / sub).iterdir():
-            if any(f.name.startswith(s) for s in SAMPLES) or f.name == "anchors_rna_a__atac_a.tsv":
-                shutil.copy(f, dest / sub / f.name)
-    return dest
-
-
-def _train(demo_data, demo_run, dest: Path, **kw) -> dict:
-    out = _copy_inputs(demo_run, dest)
-    rows = read_samplesheet(_sheet(demo_data, dest))
-    return run_train(rows, Layout(out), device="cpu", seed=0, max_epochs=3, **kw)
 
 
 def test_train_writes_model_latents_mudata_and_metrics(demo_run):
@@ -69,8 +36,8 @@ def test_train_writes_model_latents_mudata_and_metrics(demo_run):
 
 
 def test_same_seed_same_latent_and_load_roundtrip(demo_data, demo_run, tmp_path):
-    _train(demo_data, demo_run, tmp_path / "a", evaluate_metrics=False)
-    _train(demo_data, demo_run, tmp_path / "b", evaluate_metrics=False)
+    train_demo(demo_data, demo_run, tmp_path / "a", evaluate_metrics=False)
+    train_demo(demo_data, demo_run, tmp_path / "b", evaluate_metrics=False)
     za = ad.read_h5ad(tmp_path / "a" / "integration" / "atac_a.latent.h5ad").obsm["X_crossomics"]
     zb = ad.read_h5ad(tmp_path / "b" / "integration" / "atac_a.latent.h5ad").obsm["X_crossomics"]
     assert np.abs(za - zb).max() <= 1e-5

@@ -42,6 +42,7 @@ class RunOptions:
     resume: bool = False
     n_sim_cells: int = 2000
     perturb_genes: list[str] = field(default_factory=list)
+    backed: bool = False
 
 
 @dataclass
@@ -131,7 +132,7 @@ def stage_train(ctx: Context) -> str:
     with epoch_progress() as progress:
         summary = run_train(
             ctx.rows, ctx.layout, device=opts.device, seed=opts.seed, max_epochs=opts.max_epochs,
-            resume=opts.resume, paired=opts.paired, progress=progress,
+            resume=opts.resume, paired=opts.paired, backed=opts.backed, progress=progress,
         )
     metrics = summary.get("metrics", {})
     shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and not k.startswith("label_transfer")}

@@ -14,6 +14,12 @@ device_option = click.option(
     help="Where torch runs: auto picks CUDA when a GPU is visible, else the CPU.",
 )
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+backed_option = click.option(
+    "--backed",
+    is_flag=True,
+    help="Training reads each minibatch's counts from DIR/preprocess on disk instead of loading every sample's "
+    "counts into memory (for data larger than memory; a little slower).",
+)
 outdir_option = click.option(
     "--outdir",
     required=True,

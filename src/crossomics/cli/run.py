@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._options import device_option, outdir_option, seed_option
+from ._options import backed_option, device_option, outdir_option, seed_option
 
 
 @cli.command("run")
@@ -22,7 +22,10 @@ from ._options import device_option, outdir_option, seed_option
 @click.option("--resume", is_flag=True, help="Continue training from DIR/model/checkpoint.pt.")
 @click.option("--n-sim-cells", type=click.IntRange(min=0), default=2000, show_default=True, help="Cells to simulate.")
 @click.option("--perturb-genes", default="", help="Comma-separated genes to perturb (default: chosen automatically).")
-def run_cmd(input_, outdir, device, seed, max_epochs, annotation, gene_sets, paired, resume, n_sim_cells, perturb_genes) -> None:
+@backed_option
+def run_cmd(
+    input_, outdir, device, seed, max_epochs, annotation, gene_sets, paired, resume, n_sim_cells, perturb_genes, backed
+) -> None:
     """Run every stage in one process and write the pipeline's output layout under --outdir."""
     from ..runner import RunOptions, run_all
 
@@ -38,6 +41,7 @@ def run_cmd(input_, outdir, device, seed, max_epochs, annotation, gene_sets, pai
         resume=resume,
         n_sim_cells=n_sim_cells,
         perturb_genes=[g for g in perturb_genes.split(",") if g],
+        backed=backed,
     )
     timings = run_all(opts, echo=click.echo)
     click.echo(f"crossomics run: done in {sum(timings.values()):.0f} s; outputs in {outdir}")

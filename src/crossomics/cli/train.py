@@ -12,7 +12,7 @@ from ..io.layout import Layout
 from ..io.samplesheet import read_samplesheet
 from ..io.write import write_h5ad, write_json
 from . import cli
-from ._options import device_option, outdir_option, seed_option
+from ._options import backed_option, device_option, outdir_option, seed_option
 from ._progress import epoch_progress
 
 
@@ -28,7 +28,10 @@ from ._progress import epoch_progress
     is_flag=True,
     help="Use shared barcodes across modalities as anchors (off by default: benchmarks measure unpaired integration).",
 )
-def train_cmd(input_: str, outdir: str, device: str, seed: int, max_epochs: int | None, resume: bool, paired: bool) -> None:
+@backed_option
+def train_cmd(
+    input_: str, outdir: str, device: str, seed: int, max_epochs: int | None, resume: bool, paired: bool, backed: bool
+) -> None:
     """Train the model on DIR/preprocess and DIR/priors; write DIR/model, DIR/integration and metrics."""
     from ..model.train_step import run_train
     from ..settings import resolve_device
@@ -38,7 +41,7 @@ def train_cmd(input_: str, outdir: str, device: str, seed: int, max_epochs: int 
     with epoch_progress() as progress:
         summary = run_train(
             rows, Layout(outdir), device=device, seed=seed, max_epochs=max_epochs, resume=resume, paired=paired,
-            progress=progress,
+            backed=backed, progress=progress,
         )
     click.echo(f"train: {summary['epochs']} epochs on {summary['device']}, {summary['n_anchor_pairs']} anchor pairs; model in {Path(outdir) / 'model'}")
     if "metrics" in summary:

@@ -94,6 +94,26 @@ def read_cell_subset(path: str | Path, max_cells: int, *, seed: int = 0) -> ad.A
         backed.file.close()
 
 
+def read_preprocessed(path: str | Path, *, backed: bool = False) -> ad.AnnData:
+    """A preprocessed sample (``preprocess/<sample>.h5ad``) for training.
+
+    Reads obs, var, obsm, uns and the raw counts in ``layers["counts"]``, not ``X`` (the normalised values,
+    which training never reads). With ``backed`` the counts stay on disk (anndata's ``CSRDataset``, read by
+    rows through :meth:`crossomics.io.backed.BackedCounts.wrap`); otherwise they are loaded (CSR).
+    """
+    from anndata.io import read_elem
+
+    from .backed import BackedCounts
+
+    with h5py.File(path, "r") as f:
+        parts = {key: read_elem(f[key]) for key in ("obs", "var", "obsm", "uns") if key in f}
+        counts = None if backed else sparse.csr_matrix(read_elem(f["layers"][KEYS.counts]))
+    if backed:
+        counts = BackedCounts.open(path, f"layers/{KEYS.counts}")
+    layers = {KEYS.counts: counts}
+    return ad.AnnData(obs=parts["obs"], var=parts["var"], obsm=parts.get("obsm"), uns=parts.get("uns"), layers=layers)
+
+
 def read_sample(row: SampleRow) -> ad.AnnData:
     """Read the file of one samplesheet row.
 

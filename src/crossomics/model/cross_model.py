@@ -15,6 +15,7 @@ from anndata import AnnData
 
 from .._keys import KEYS, MODALITY_ATAC
 from ..errors import InputError
+from ..io.backed import Counts, max_value, row_sums
 from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..priors.joint_prior import joint_prior
 from ..settings import resolve_device, seed_everything, set_threads
@@ -24,11 +25,11 @@ from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothin
 CHUNK = 8192  # cells per chunk when projecting or encoding many cells
 
 
-def likelihood_for(modality: str, counts: sp.csr_matrix, *, non_counts: bool = False) -> str:
+def likelihood_for(modality: str, counts: Counts, *, non_counts: bool = False) -> str:
     """Bernoulli for ATAC and other binary data, Normal for non-count values, else negative binomial."""
     if non_counts:
         return "normal"
-    if modality == MODALITY_ATAC or (counts.nnz and counts.data.max() <= 1):
+    if modality == MODALITY_ATAC or 0 < max_value(counts) <= 1:
         return "bernoulli"
     return "nb"
 
@@ -112,7 +113,7 @@ class CrossModel:
                     features=features,
                     preprocess=params,
                     n_input=n_input,
-                    library_median=float(np.median(np.asarray(counts.sum(1)).ravel())),
+                    library_median=float(np.median(row_sums(counts))),
                     cell_types=cell_types,
                 )
             )

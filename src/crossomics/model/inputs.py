@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
+from anndata.abc import CSRDataset
 
 from .._keys import KEYS
 from ..errors import InputError
+from ..io.backed import BackedCounts, Counts
 from ..pp.features import project
 from ..pp.smoothing import knn_graph, knn_indices
 
@@ -36,10 +38,12 @@ def encoder_inputs(reduced: np.ndarray, graph: sp.csr_matrix | None) -> np.ndarr
     return np.hstack([reduced, np.asarray(graph @ reduced, dtype=np.float32)])
 
 
-def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[sp.csr_matrix, int]:
+def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[Counts, int]:
     """Raw counts of ``features`` (in that order) from ``layers["counts"]`` or ``X``; zeros for missing ones.
 
-    Returns the matrix and how many features were missing.
+    Returns the matrix and how many features were missing. Counts kept on disk (``--backed``) stay there
+    when ``features`` are the file's own features in order (as a :class:`crossomics.io.backed.BackedCounts`);
+    any other selection of them is read into memory a block of rows at a time.
     """
     mat = adata.layers[KEYS.counts] if KEYS.counts in adata.layers else adata.X
     if not adata.var_names.is_unique:
@@ -56,8 +60,17 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
             "Give data of the modality the model was trained on, with the same feature names."
         )
         raise InputError(msg)
+    if isinstance(mat, CSRDataset):
+        backed = BackedCounts(mat)
+        if present.size == adata.n_vars == names.size and (pos == np.arange(names.size)).all():
+            return backed, 0  # written by `crossomics preprocess`, whose counts were validated
+        mat = backed
     selector = sp.csr_matrix((np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size))
-    counts = sp.csr_matrix(sp.csr_matrix(mat) @ selector, dtype=np.float32)
+    blocks = mat.blocks() if isinstance(mat, BackedCounts) else [sp.csr_matrix(mat)]
+    parts = [sp.csr_matrix(b @ selector, dtype=np.float32) for b in blocks] or [
+        sp.csr_matrix((0, names.size), dtype=np.float32)
+    ]
+    counts = parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
     bad = ~np.isfinite(counts.data)
     if bad.any():
         cell = adata.obs_names[np.searchsorted(counts.indptr, np.flatnonzero(bad)[0], side="right") - 1]

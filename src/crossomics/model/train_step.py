@@ -19,6 +19,7 @@ from .._keys import KEYS
 from .._sampling import seeded_subset
 from ..errors import InputError
 from ..io.layout import Layout
+from ..io.read import read_preprocessed
 from ..io.samplesheet import SampleRow
 from ..io.write import write_h5ad, write_json
 from ..train import AnchorPairs, LossWeights, TrainConfig
@@ -27,8 +28,9 @@ from .cross_model import CrossModel
 log = logging.getLogger("crossomics")
 
 
-def load_preprocessed(rows: list[SampleRow], layout: Layout) -> dict[str, ad.AnnData]:
-    """Read ``preprocess/<sample>.h5ad`` of every row (clear error when a step was skipped)."""
+def load_preprocessed(rows: list[SampleRow], layout: Layout, *, backed: bool = False) -> dict[str, ad.AnnData]:
+    """Read ``preprocess/<sample>.h5ad`` of every row (clear error when a step was skipped), without the
+    normalised ``X``; with ``backed`` the counts stay on disk (:func:`crossomics.io.read.read_preprocessed`)."""
     out = {}
     for row in rows:
         path = layout.outdir / "preprocess" / f"{row.sample}.h5ad"
@@ -38,7 +40,7 @@ def load_preprocessed(rows: list[SampleRow], layout: Layout) -> dict[str, ad.Ann
                 "Run `crossomics preprocess` for it first, or use `crossomics run`, which runs every step."
             )
             raise InputError(msg)
-        out[row.sample] = ad.read_h5ad(path)
+        out[row.sample] = read_preprocessed(path, backed=backed)
     return out
 
 
@@ -180,13 +182,17 @@ def run_train(
     max_epochs: int | None = None,
     resume: bool = False,
     paired: bool = False,
+    backed: bool = False,
     config: TrainConfig | None = None,
     weights: LossWeights | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
     evaluate_metrics: bool = True,
 ) -> dict[str, object]:
-    """Train on the preprocessed samples of ``rows`` and write ``model/``, ``integration/`` and metrics."""
-    adatas = load_preprocessed(rows, layout)
+    """Train on the preprocessed samples of ``rows`` and write ``model/``, ``integration/`` and metrics.
+
+    ``backed``: minibatch counts are read from ``preprocess/<sample>.h5ad`` on disk (same results, less memory).
+    """
+    adatas = load_preprocessed(rows, layout, backed=backed)
     config = replace(config or TrainConfig(), seed=seed)
     if max_epochs is not None:
         config = replace(

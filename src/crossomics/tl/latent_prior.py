@@ -15,12 +15,12 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
-import scipy.sparse as sp
 from anndata import AnnData
 
 from .. import __version__
 from .._keys import KEYS
 from ..errors import InputError
+from ..io.backed import Counts, row_sums
 from ..io.write import atomic_path, write_json
 from ..model import CrossModel
 from ..model.inputs import select_counts
@@ -166,7 +166,7 @@ def fit_latent_prior(
             counts, _ = select_counts(adata, model.domains[sample].features, source=f"sample {sample}")
             binary = model.domains[sample].likelihood == "bernoulli"
             prior.library_quantiles[sample] = _library_quantiles(
-                counts > 0 if binary else counts, parts[sample][1:], keys
+                row_sums(counts, binary=binary), parts[sample][1:], keys
             )
             if model.domains[sample].likelihood == "nb":
                 prior.log_theta[sample] = calibrated_log_theta(model, sample, parts[sample][0], counts)
@@ -174,7 +174,7 @@ def fit_latent_prior(
 
 
 def calibrated_log_theta(
-    model: CrossModel, domain: str, z: np.ndarray, counts: sp.csr_matrix, *, chunk: int = 4096
+    model: CrossModel, domain: str, z: np.ndarray, counts: Counts, *, chunk: int = 4096
 ) -> np.ndarray:
     """Per-feature NB log inverse dispersion of ``counts`` around the model's decoded means (moments).
 
@@ -183,7 +183,7 @@ def calibrated_log_theta(
     counts' spread that the decoded means do not explain thus goes into the dispersion, so that sampled
     counts vary as much as real ones.
     """
-    library = np.asarray(counts.sum(1), dtype=np.float32).ravel()
+    library = row_sums(counts)
     num = np.zeros(counts.shape[1])
     den = np.zeros(counts.shape[1])
     for s in range(0, counts.shape[0], chunk):
@@ -195,8 +195,7 @@ def calibrated_log_theta(
     return -np.log(np.clip(inverse, 1 / THETA_MAX, 1 / THETA_MIN))
 
 
-def _library_quantiles(counts: sp.csr_matrix, labels, keys) -> np.ndarray:
-    lib = np.asarray(counts.sum(1)).ravel()
+def _library_quantiles(lib: np.ndarray, labels, keys) -> np.ndarray:
     types, conds = labels
     qs = np.linspace(0, 1, N_QUANTILES)
     overall = np.quantile(lib, qs)

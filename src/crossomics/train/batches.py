@@ -8,6 +8,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from ..io.backed import BackedCounts, Counts, row_sums
+
 
 @dataclass
 class DomainData:
@@ -20,17 +22,19 @@ class DomainData:
     inputs
         Encoder inputs, cells x input width (dense float32: reduced representation and extras).
     counts
-        Features reconstructed by the decoder, cells x features (CSR).
+        Features reconstructed by the decoder, cells x features: CSR in memory, or
+        :class:`~crossomics.io.backed.BackedCounts` read from disk one batch at a time.
     """
 
     name: str
     inputs: np.ndarray
-    counts: sp.csr_matrix
+    counts: Counts
 
     def __post_init__(self) -> None:
         self.inputs = np.ascontiguousarray(self.inputs, dtype=np.float32)
-        self.counts = sp.csr_matrix(self.counts, dtype=np.float32)
-        self.library = np.asarray(self.counts.sum(1), dtype=np.float32).ravel()
+        if not isinstance(self.counts, BackedCounts):  # on disk (--backed): rows are read per batch
+            self.counts = sp.csr_matrix(self.counts, dtype=np.float32)
+        self.library = row_sums(self.counts)
 
     @property
     def n_cells(self) -> int:
@@ -42,7 +46,8 @@ class DomainData:
         """Inputs, densified counts (all features, or only ``features``) and library sizes of cells ``idx``."""
         x = torch.from_numpy(self.inputs[idx]).to(device, non_blocking=True)
         rows = self.counts[idx]
-        c = torch.from_numpy((rows if features is None else rows[:, features]).toarray()).to(device, non_blocking=True)
+        dense = (rows if features is None else rows[:, features]).toarray().astype(np.float32, copy=False)
+        c = torch.from_numpy(dense).to(device, non_blocking=True)
         lib = torch.from_numpy(self.library[idx]).to(device, non_blocking=True)
         return x, c, lib
 

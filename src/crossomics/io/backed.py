@@ -1,0 +1,95 @@
+"""Count matrices read from disk a block of rows at a time (``--backed``), for data larger than memory.
+
+:class:`BackedCounts` wraps the CSR counts of an ``.h5ad`` file (``layers/counts`` of a preprocessed sample)
+without loading them: indexing by rows reads only those rows, so training draws its minibatches from disk and
+holds one batch of counts at a time. AnnData holds the on-disk matrix itself (anndata's ``CSRDataset``) as a
+layer; :meth:`BackedCounts.wrap` gives the reader for either kind. :func:`row_sums` and :func:`max_value`
+stream over any count matrix, in memory or on disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+import numpy as np
+import scipy.sparse as sp
+from anndata.abc import CSRDataset
+
+ROW_BLOCK = 8192  # rows read at once when streaming over a whole matrix
+
+
+class BackedCounts:
+    """A cells x features CSR matrix stored in an HDF5 file, read by rows on demand.
+
+    ``counts[rows]`` (a slice, or integer positions in any order, repeats allowed) returns a scipy CSR
+    matrix of those rows, in the order given.
+    """
+
+    def __init__(self, dataset: CSRDataset) -> None:
+        if dataset.format != "csr":
+            name = dataset.group.file.filename
+            msg = f"{name}: counts stored as {dataset.format}; reading rows from disk needs CSR."
+            raise ValueError(msg)
+        self._data = dataset
+
+    @classmethod
+    def open(cls, path: str | Path, key: str = "layers/counts") -> CSRDataset:
+        """The on-disk CSR matrix at ``key`` of an HDF5 file.
+
+        AnnData accepts it as a layer; wrap it in this class to read rows.
+        """
+        from anndata.io import sparse_dataset
+
+        return sparse_dataset(h5py.File(path, "r")[key])
+
+    @classmethod
+    def wrap(cls, counts: sp.spmatrix | CSRDataset) -> Counts:
+        """``counts`` as a :data:`Counts`: on-disk datasets wrapped, in-memory matrices as CSR."""
+        return cls(counts) if isinstance(counts, CSRDataset) else sp.csr_matrix(counts)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return tuple(self._data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._data.dtype
+
+    def __getitem__(self, rows: slice | np.ndarray) -> sp.csr_matrix:
+        if isinstance(rows, slice):
+            return sp.csr_matrix(self._data[rows])
+        rows = np.asarray(rows, dtype=np.int64)
+        unique, inverse = np.unique(rows, return_inverse=True)  # the file is read in increasing row order
+        block = sp.csr_matrix(self._data[unique])
+        return block if len(unique) == len(rows) and (np.diff(rows) > 0).all() else block[inverse]
+
+    def blocks(self, size: int = ROW_BLOCK) -> Iterator[sp.csr_matrix]:
+        """Consecutive blocks of ``size`` rows."""
+        for start in range(0, self.shape[0], size):
+            yield self[start : start + size]
+
+    def __repr__(self) -> str:
+        return f"BackedCounts({self._data.group.file.filename!r}, shape={self.shape})"
+
+
+Counts = sp.csr_matrix | BackedCounts
+
+
+def _blocks(counts: Counts, size: int = ROW_BLOCK) -> Iterator[sp.spmatrix]:
+    if isinstance(counts, BackedCounts):
+        yield from counts.blocks(size)
+    else:
+        yield counts
+
+
+def row_sums(counts: Counts, *, binary: bool = False) -> np.ndarray:
+    """Per-cell totals (float32): counts, or detected features when ``binary``."""
+    parts = [np.asarray(((b > 0) if binary else b).sum(1), dtype=np.float32).ravel() for b in _blocks(counts)]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+
+
+def max_value(counts: Counts) -> float:
+    """The largest stored value (0 for an empty matrix)."""
+    return max((float(b.data.max()) for b in map(sp.csr_matrix, _blocks(counts)) if b.nnz), default=0.0)

@@ -1,0 +1,81 @@
+"""--backed: training reads its minibatch counts from disk and gives exactly the in-memory results."""
+
+from __future__ import annotations
+
+import anndata as ad
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from _train_demo import SAMPLES, copy_inputs, sheet_for, train_demo
+from anndata.abc import CSRDataset
+
+from crossomics.io.backed import BackedCounts, max_value, row_sums
+from crossomics.io.layout import Layout
+from crossomics.io.read import read_preprocessed
+from crossomics.io.samplesheet import read_samplesheet
+from crossomics.model import CrossModel
+from crossomics.model.inputs import select_counts
+from crossomics.model.train_step import load_preprocessed
+from crossomics.train import DomainData
+
+
+@pytest.fixture
+def preprocessed_atac(demo_run):
+    return demo_run / "preprocess" / "atac_a.h5ad"
+
+
+def test_rows_read_from_disk_equal_the_loaded_matrix(preprocessed_atac):
+    loaded = read_preprocessed(preprocessed_atac).layers["counts"]
+    on_disk = read_preprocessed(preprocessed_atac, backed=True)
+    assert on_disk.X is None and isinstance(on_disk.layers["counts"], CSRDataset)
+    counts = BackedCounts.wrap(on_disk.layers["counts"])
+    n = counts.shape[0]
+    for rows in (np.array([5, 3, 3, n - 1, 0]), np.arange(0, n, 7), slice(2, 40)):
+        assert (counts[rows] != loaded[rows]).nnz == 0
+    assert counts.shape == loaded.shape
+    np.testing.assert_array_equal(row_sums(counts), row_sums(loaded))
+    np.testing.assert_array_equal(row_sums(counts, binary=True), np.diff(loaded.indptr))
+    assert max_value(counts) == loaded.max()
+    assert sum(b.shape[0] for b in counts.blocks(size=64)) == n
+
+
+def test_select_counts_keeps_own_features_on_disk_and_loads_other_selections(preprocessed_atac):
+    on_disk = read_preprocessed(preprocessed_atac, backed=True)
+    loaded = read_preprocessed(preprocessed_atac)
+    own = list(on_disk.var_names)
+    counts, missing = select_counts(on_disk, own, source="test")
+    assert isinstance(counts, BackedCounts) and missing == 0
+    picked = [own[5], "chrZ:1-2", own[0], own[-1]]
+    a, missing_a = select_counts(on_disk, picked, source="test")
+    b, missing_b = select_counts(loaded, picked, source="test")
+    assert isinstance(a, sp.csr_matrix) and missing_a == missing_b == 1
+    assert (a != b).nnz == 0
+
+
+def test_backed_training_data_reads_batches_from_disk(demo_data, demo_run, tmp_path):
+    out = copy_inputs(demo_run, tmp_path)
+    rows = read_samplesheet(sheet_for(demo_data, tmp_path))
+    adatas = load_preprocessed(rows, Layout(out), backed=True)
+    model = CrossModel.from_preprocessed(adatas, {r.sample: r.modality for r in rows})
+    data, _ = model.training_data(adatas)
+    assert any(isinstance(d.counts, BackedCounts) for d in data.values())
+    memory = model.training_data(load_preprocessed(rows, Layout(out)))[0]
+    for name, d in data.items():
+        idx = np.array([4, 1, 1, 9])
+        for got, want in zip(d.tensors(idx, "cpu"), memory[name].tensors(idx, "cpu"), strict=True):
+            assert got.dtype == want.dtype and bool((got == want).all())
+    assert isinstance(memory[SAMPLES[1]], DomainData)
+
+
+def test_backed_training_gives_the_in_memory_model(demo_data, demo_run, tmp_path):
+    train_demo(demo_data, demo_run, tmp_path / "memory", evaluate_metrics=False)
+    train_demo(demo_data, demo_run, tmp_path / "disk", evaluate_metrics=False, backed=True)
+    for sample in SAMPLES:
+        za = ad.read_h5ad(tmp_path / "memory" / "integration" / f"{sample}.latent.h5ad").obsm["X_crossomics"]
+        zb = ad.read_h5ad(tmp_path / "disk" / "integration" / f"{sample}.latent.h5ad").obsm["X_crossomics"]
+        np.testing.assert_array_equal(za, zb)
+    pa = np.load(tmp_path / "memory" / "model" / "latent_prior.npz")
+    pb = np.load(tmp_path / "disk" / "model" / "latent_prior.npz")
+    assert pa.files == pb.files
+    for key in pa.files:
+        np.testing.assert_array_equal(pa[key], pb[key])
