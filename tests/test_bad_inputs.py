@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from conftest import assert_user_error
 from scipy import sparse
-from test_model import _copy_inputs, _sheet
+from _train_demo import copy_inputs, sheet_for
 
 N_CELLS = 40
 EARLIER = {  # an earlier run's results: every command below must leave them untouched
@@ -657,9 +657,9 @@ def _(e):
 
 @case("train_resume_damaged_checkpoint")
 def _(e):
-    _copy_inputs(e.demo_run, e.results)
+    copy_inputs(e.demo_run, e.results)
     (e.results / "model" / "checkpoint.pt").write_bytes(b"PK\x03\x04 not a checkpoint")
-    sheet = _sheet(e.demo_data, e.inputs)
+    sheet = sheet_for(e.demo_data, e.inputs)
     return [
         "train",
         "--input",
@@ -674,6 +674,18 @@ def _(e):
     ], [
         f"--resume: checkpoint {e.results / 'model' / 'checkpoint.pt'} cannot be restored",
         "Fix: delete it to train from scratch, or rerun without --resume",
+    ]
+
+
+@case("train_backed_damaged_preprocessed_file")
+def _(e):
+    copy_inputs(e.demo_run, e.results)
+    damaged = e.results / "preprocess" / "atac_a.h5ad"
+    damaged.write_bytes(_half(damaged.read_bytes()))
+    sheet = sheet_for(e.demo_data, e.inputs)
+    return ["train", "--input", sheet, "--outdir", e.results, "--device", "cpu", "--backed", "--max-epochs", "1"], [
+        f"{damaged}: cannot be read as an .h5ad file",
+        "Fix: rerun `crossomics preprocess` to rewrite it",
     ]
 
 

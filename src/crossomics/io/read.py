@@ -105,7 +105,18 @@ def read_preprocessed(path: str | Path, *, backed: bool = False) -> ad.AnnData:
 
     from .backed import BackedCounts
 
-    with h5py.File(path, "r") as f:
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        msg = f"{path}: cannot be read as an .h5ad file ({err}). Fix: rerun `crossomics preprocess` to rewrite it."
+        raise InputError(msg) from None
+    with handle as f:
+        if f"layers/{KEYS.counts}" not in f or "obs" not in f or "var" not in f:
+            msg = (
+                f"{path}: not a preprocessed sample (no layers/{KEYS.counts}, obs or var). "
+                "Fix: write it with `crossomics preprocess` (or `crossomics run`), not by hand."
+            )
+            raise InputError(msg)
         parts = {key: read_elem(f[key]) for key in ("obs", "var", "obsm", "uns") if key in f}
         counts = None if backed else sparse.csr_matrix(read_elem(f["layers"][KEYS.counts]))
     if backed:
