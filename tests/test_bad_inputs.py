@@ -19,9 +19,9 @@ from pathlib import Path
 import anndata as ad
 import numpy as np
 import pytest
+from _train_demo import copy_inputs, sheet_for
 from conftest import assert_user_error
 from scipy import sparse
-from _train_demo import copy_inputs, sheet_for
 
 N_CELLS = 40
 EARLIER = {  # an earlier run's results: every command below must leave them untouched
