@@ -15,8 +15,8 @@ import shutil
 from pathlib import Path
 
 import torch
+from _train_demo import copy_inputs, sheet_for
 from conftest import REPO, assert_user_error
-from test_model import _copy_inputs, _sheet
 
 SOURCES = sorted((REPO / "src").rglob("*.py")) + sorted((REPO / "bin").glob("*.py"))
 NETWORK_MODULES = (
@@ -251,14 +251,14 @@ def test_model_weights_that_are_a_crafted_pickle_are_refused_not_run(run_cli, de
 
 
 def test_a_checkpoint_that_is_a_crafted_pickle_is_refused_not_run(run_cli, demo_data, demo_run, tmp_path):
-    outdir = _copy_inputs(demo_run, tmp_path / "results")
+    outdir = copy_inputs(demo_run, tmp_path / "results")
     (outdir / "model").mkdir()
     marker = tmp_path / "pwned"
     torch.save({"net": _Payload(marker), "stage": "align"}, outdir / "model" / "checkpoint.pt")
     result = run_cli(
         "train",
         "--input",
-        _sheet(demo_data, tmp_path),
+        sheet_for(demo_data, tmp_path),
         "--outdir",
         outdir,
         "--device",
