@@ -39,4 +39,4 @@ def train_demo(demo_data: Path, demo_run: Path, dest: Path, **kw) -> dict:
     """``run_train`` on SAMPLES in ``dest`` (CPU, seed 0, 3 epochs per stage); ``kw`` go to it."""
     out = copy_inputs(demo_run, dest)
     rows = read_samplesheet(sheet_for(demo_data, dest))
-    return run_train(rows, Layout(out), device="cpu", seed=0, max_epochs=3, **kw)
+    return run_train(rows, Layout(out), **{"device": "cpu", "seed": 0, "max_epochs": 3, **kw})

@@ -88,3 +88,14 @@ def test_decode_hands_torch_writable_arrays(library, n_cells, monkeypatch):
     means = model.decode(z, "rna", library=lib)
     assert read_only == []
     np.testing.assert_allclose(means.sum(1), 100.0 if library is None else 50.0, rtol=1e-4)
+
+
+def test_threads_reach_torch(demo_data, demo_run, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        train_demo(demo_data, demo_run, tmp_path, evaluate_metrics=False, max_epochs=1, threads=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -43,6 +43,7 @@ class RunOptions:
     n_sim_cells: int = 2000
     perturb_genes: list[str] = field(default_factory=list)
     backed: bool = False
+    threads: int | None = None  # torch CPU threads of training and perturbation (None: 1; 0: every core)
 
 
 @dataclass
@@ -132,7 +133,7 @@ def stage_train(ctx: Context) -> str:
     with epoch_progress() as progress:
         summary = run_train(
             ctx.rows, ctx.layout, device=opts.device, seed=opts.seed, max_epochs=opts.max_epochs,
-            resume=opts.resume, paired=opts.paired, backed=opts.backed, progress=progress,
+            resume=opts.resume, paired=opts.paired, backed=opts.backed, threads=opts.threads, progress=progress,
         )
     metrics = summary.get("metrics", {})
     shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and not k.startswith("label_transfer")}
@@ -165,7 +166,7 @@ def stage_perturb(ctx: Context) -> str:
 
     summary = run_perturbation_stage(
         ctx.layout, ctx.rows, genes=ctx.options.perturb_genes or None, gmt=ctx.options.gene_sets,
-        device=ctx.options.device,
+        device=ctx.options.device, threads=ctx.options.threads,
     )
     return _brief(summary)
 

@@ -14,6 +14,12 @@ device_option = click.option(
     help="Where torch runs: auto picks CUDA when a GPU is visible, else the CPU.",
 )
 seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+threads_option = click.option(
+    "--threads",
+    type=click.IntRange(min=0),
+    default=None,
+    help="torch CPU threads [default: 1, fastest on shared cores]; 0: every usable core.",
+)
 backed_option = click.option(
     "--backed",
     is_flag=True,

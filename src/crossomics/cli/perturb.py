@@ -8,7 +8,7 @@ import click
 
 from ..errors import InputError
 from . import cli
-from ._options import device_option, seed_option
+from ._options import device_option, seed_option, threads_option
 
 
 def _split(value: str | None) -> list[str]:
@@ -146,12 +146,7 @@ _gmt = click.option(
 @click.option(
     "--out", required=True, type=click.Path(file_okay=False), help="Output folder, e.g. DIR/perturbation/."
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=0),
-    default=None,
-    help="torch CPU threads [default: 1, fastest on shared cores]; 0: every usable core.",
-)
+@threads_option
 @seed_option
 @device_option
 def perturb_cmd(

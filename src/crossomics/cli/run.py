@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from . import cli
-from ._options import backed_option, device_option, outdir_option, seed_option
+from ._options import backed_option, device_option, outdir_option, seed_option, threads_option
 
 
 @cli.command("run")
@@ -23,8 +23,21 @@ from ._options import backed_option, device_option, outdir_option, seed_option
 @click.option("--n-sim-cells", type=click.IntRange(min=0), default=2000, show_default=True, help="Cells to simulate.")
 @click.option("--perturb-genes", default="", help="Comma-separated genes to perturb (default: chosen automatically).")
 @backed_option
+@threads_option
 def run_cmd(
-    input_, outdir, device, seed, max_epochs, annotation, gene_sets, paired, resume, n_sim_cells, perturb_genes, backed
+    input_,
+    outdir,
+    device,
+    seed,
+    max_epochs,
+    annotation,
+    gene_sets,
+    paired,
+    resume,
+    n_sim_cells,
+    perturb_genes,
+    backed,
+    threads,
 ) -> None:
     """Run every stage in one process and write the pipeline's output layout under --outdir."""
     from ..runner import RunOptions, run_all
@@ -42,6 +55,7 @@ def run_cmd(
         n_sim_cells=n_sim_cells,
         perturb_genes=[g for g in perturb_genes.split(",") if g],
         backed=backed,
+        threads=threads,
     )
     timings = run_all(opts, echo=click.echo)
     click.echo(f"crossomics run: done in {sum(timings.values()):.0f} s; outputs in {outdir}")

@@ -12,7 +12,7 @@ from ..io.layout import Layout
 from ..io.samplesheet import read_samplesheet
 from ..io.write import write_h5ad, write_json
 from . import cli
-from ._options import backed_option, device_option, outdir_option, seed_option
+from ._options import backed_option, device_option, outdir_option, seed_option, threads_option
 from ._progress import epoch_progress
 
 
@@ -29,8 +29,17 @@ from ._progress import epoch_progress
     help="Use shared barcodes across modalities as anchors (off by default: benchmarks measure unpaired integration).",
 )
 @backed_option
+@threads_option
 def train_cmd(
-    input_: str, outdir: str, device: str, seed: int, max_epochs: int | None, resume: bool, paired: bool, backed: bool
+    input_: str,
+    outdir: str,
+    device: str,
+    seed: int,
+    max_epochs: int | None,
+    resume: bool,
+    paired: bool,
+    backed: bool,
+    threads: int | None,
 ) -> None:
     """Train the model on DIR/preprocess and DIR/priors; write DIR/model, DIR/integration and metrics."""
     from ..model.train_step import run_train
@@ -41,7 +50,7 @@ def train_cmd(
     with epoch_progress() as progress:
         summary = run_train(
             rows, Layout(outdir), device=device, seed=seed, max_epochs=max_epochs, resume=resume, paired=paired,
-            backed=backed, progress=progress,
+            backed=backed, threads=threads, progress=progress,
         )
     click.echo(f"train: {summary['epochs']} epochs on {summary['device']}, {summary['n_anchor_pairs']} anchor pairs; model in {Path(outdir) / 'model'}")
     if "metrics" in summary:

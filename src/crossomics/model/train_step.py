@@ -183,6 +183,7 @@ def run_train(
     resume: bool = False,
     paired: bool = False,
     backed: bool = False,
+    threads: int | None = None,
     config: TrainConfig | None = None,
     weights: LossWeights | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
@@ -191,6 +192,7 @@ def run_train(
     """Train on the preprocessed samples of ``rows`` and write ``model/``, ``integration/`` and metrics.
 
     ``backed``: minibatch counts are read from ``preprocess/<sample>.h5ad`` on disk (same results, less memory).
+    ``threads``: torch CPU threads (:func:`crossomics.settings.set_threads`: default 1, 0 = every core).
     """
     adatas = load_preprocessed(rows, layout, backed=backed)
     config = replace(config or TrainConfig(), seed=seed)
@@ -215,6 +217,7 @@ def run_train(
         checkpoint=model_dir / "checkpoint.pt",
         resume=resume,
         progress=progress,
+        threads=threads,
     )
     model.save(model_dir)
     latents = write_integration(model, rows, adatas, layout, seed=seed)

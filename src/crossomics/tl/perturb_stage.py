@@ -154,6 +154,7 @@ def run_perturbation_stage(
     options: ScreenOptions | None = None,
     gmt: Sequence[str | Path] = (),
     device: str = "cpu",
+    threads: int | None = None,
 ) -> dict[str, Any]:
     """The runner's perturbation stage: ``DIR/perturbation/`` and ``DIR/metrics/perturbation.json``.
 
@@ -192,6 +193,7 @@ def run_perturbation_stage(
         options=options,
         gmt=gmt,
         device=device,
+        threads=threads,
     )
     metrics = {
         "genes": genes,
