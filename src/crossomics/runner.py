@@ -43,7 +43,7 @@ class RunOptions:
     n_sim_cells: int = 2000
     perturb_genes: list[str] = field(default_factory=list)
     backed: bool = False
-    threads: int | None = None  # torch CPU threads of training and perturbation (None: 1; 0: every core)
+    threads: int | None = None  # torch CPU threads of training and perturbation (None: settings.default_threads)
 
 
 @dataclass

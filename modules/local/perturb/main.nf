@@ -27,6 +27,7 @@ process PERTURB {
         --chunk ${chunk} \\
         --n-chunks ${n_chunks} \\
         --out perturbation/chunk_${chunk}/ \\
+        --threads ${task.cpus} \\
         ${args}
     """
 

@@ -29,6 +29,7 @@ process TRAIN {
         --input ${samplesheet} \\
         --outdir . \\
         --device ${device} \\
+        --threads ${task.cpus} \\
         ${args}
     """
 

@@ -18,7 +18,8 @@ threads_option = click.option(
     "--threads",
     type=click.IntRange(min=0),
     default=None,
-    help="torch CPU threads [default: 1, fastest on shared cores]; 0: every usable core.",
+    help="torch CPU threads [default: OMP_NUM_THREADS if set, else every usable core up to 8]; "
+    "0: every usable core; 1 is faster on cores other busy processes share.",
 )
 backed_option = click.option(
     "--backed",

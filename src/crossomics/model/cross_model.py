@@ -177,7 +177,7 @@ class CrossModel:
     ) -> CrossModel:
         """Train both stages; ``adatas`` are the preprocessed samples keyed by domain id.
 
-        ``threads``: torch CPU threads (default 1, see :func:`crossomics.settings.set_threads`; 0 = all cores).
+        ``threads``: torch CPU threads (default: the usable cores, see :func:`crossomics.settings.set_threads`).
         """
         self.train_config = config or TrainConfig()
         self.loss_weights = weights or LossWeights()

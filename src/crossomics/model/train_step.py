@@ -192,7 +192,7 @@ def run_train(
     """Train on the preprocessed samples of ``rows`` and write ``model/``, ``integration/`` and metrics.
 
     ``backed``: minibatch counts are read from ``preprocess/<sample>.h5ad`` on disk (same results, less memory).
-    ``threads``: torch CPU threads (:func:`crossomics.settings.set_threads`: default 1, 0 = every core).
+    ``threads``: torch CPU threads (:func:`crossomics.settings.set_threads`; default: the usable cores).
     """
     adatas = load_preprocessed(rows, layout, backed=backed)
     config = replace(config or TrainConfig(), seed=seed)

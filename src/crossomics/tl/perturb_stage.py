@@ -61,7 +61,7 @@ def run_perturb(
 ) -> dict[str, Any]:
     """Load the model and cells, screen ``genes`` (``None``: all input genes), write the tables to ``out``.
 
-    ``threads`` sets torch's CPU threads (:func:`crossomics.settings.set_threads`: default 1, 0 = all cores).
+    ``threads`` sets torch's CPU threads (:func:`crossomics.settings.set_threads`; default: the usable cores).
     With ``n_chunks`` > 1 only chunk ``chunk`` is computed and written as ``<table>.chunk<K>of<N>.tsv``
     (join them with :func:`run_merge`); otherwise the final tables are written.
 
