@@ -19,7 +19,7 @@ import numpy as np
 from .._keys import KEYS, KNOWN_MODALITIES
 from ..errors import InputError
 from ..io.layout import Layout
-from ..io.read import read_matrix
+from ..io.read import read_matrix, read_preprocessed
 from ..io.samplesheet import SampleRow
 from ..io.write import write_json
 from ..model import CrossModel
@@ -172,13 +172,17 @@ def run_perturbation_stage(
         msg = f"no samplesheet row has modality {modality!r}; the perturbation stage needs one."
         raise InputError(msg)
     source = layout.outdir / "preprocess" / f"{row.sample}.h5ad"
-    model = CrossModel.load(layout.outdir / "model", device=device)
-    adata = ad.read_h5ad(source)
     qc = layout.outdir / "qc" / f"{row.sample}.qc.h5ad"
     truth = dict(ad.read_h5ad(qc, backed="r").uns.get(KEYS.demo_truth, {})) if qc.is_file() else {}
-    genes = list(genes) if genes else _default_genes(adata, model, row.sample, truth)
+    # obs and counts only (no normalised X), released before the screen reads the cells it perturbs
+    adata = read_preprocessed(source)
+    has_conditions = KEYS.condition in adata.obs
+    if not genes:
+        genes = _default_genes(adata, CrossModel.load(layout.outdir / "model", device=device), row.sample, truth)
+    del adata
+    genes = list(genes)
     options = options or ScreenOptions(perturbation=Perturbation("oe"), top_features=0, max_cells=STAGE_MAX_CELLS)
-    if options.source_condition is None and truth.get("perturbed_condition") and KEYS.condition in adata.obs:
+    if options.source_condition is None and truth.get("perturbed_condition") and has_conditions:
         # over-expression moves reference (ctrl) cells toward the perturbed condition; KO/KD the other way
         low, high = str(truth["reference_condition"]), str(truth["perturbed_condition"])
         moved, toward = (low, high) if options.perturbation.mode == "oe" else (high, low)
