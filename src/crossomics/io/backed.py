@@ -3,7 +3,7 @@
 :class:`BackedCounts` wraps the CSR counts of an ``.h5ad`` file (``layers/counts`` of a preprocessed sample)
 without loading them: indexing by rows reads only those rows, so training draws its minibatches from disk and
 holds one batch of counts at a time. AnnData holds the on-disk matrix itself (anndata's ``CSRDataset``) as a
-layer; :meth:`BackedCounts.wrap` gives the reader for either kind. :func:`row_sums` and :func:`max_value`
+layer (:func:`open_on_disk`); :meth:`BackedCounts.wrap` gives the reader for either kind. :func:`row_sums` and :func:`max_value`
 stream over any count matrix, in memory or on disk.
 """
 
@@ -35,16 +35,6 @@ class BackedCounts:
         self._data = dataset
 
     @classmethod
-    def open(cls, path: str | Path, key: str = "layers/counts") -> CSRDataset:
-        """The on-disk CSR matrix at ``key`` of an HDF5 file.
-
-        AnnData accepts it as a layer; wrap it in this class to read rows.
-        """
-        from anndata.io import sparse_dataset
-
-        return sparse_dataset(h5py.File(path, "r")[key])
-
-    @classmethod
     def wrap(cls, counts: sp.spmatrix | CSRDataset) -> Counts:
         """``counts`` as a :data:`Counts`: on-disk datasets wrapped, in-memory matrices as CSR."""
         return cls(counts) if isinstance(counts, CSRDataset) else sp.csr_matrix(counts)
@@ -52,10 +42,6 @@ class BackedCounts:
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self._data.shape)
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self._data.dtype
 
     def __getitem__(self, rows: slice | np.ndarray) -> sp.csr_matrix:
         if isinstance(rows, slice):
@@ -75,6 +61,14 @@ class BackedCounts:
 
 
 Counts = sp.csr_matrix | BackedCounts
+
+
+def open_on_disk(path: str | Path, key: str = "layers/counts") -> CSRDataset:
+    """The CSR matrix at ``key`` of an HDF5 file, left on disk (AnnData accepts it as a layer;
+    :meth:`BackedCounts.wrap` reads rows of it)."""
+    from anndata.io import sparse_dataset
+
+    return sparse_dataset(h5py.File(path, "r")[key])
 
 
 def _blocks(counts: Counts, size: int = ROW_BLOCK) -> Iterator[sp.spmatrix]:

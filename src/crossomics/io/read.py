@@ -103,7 +103,7 @@ def read_preprocessed(path: str | Path, *, backed: bool = False) -> ad.AnnData:
     """
     from anndata.io import read_elem
 
-    from .backed import BackedCounts
+    from .backed import open_on_disk
 
     try:
         handle = h5py.File(path, "r")
@@ -120,7 +120,7 @@ def read_preprocessed(path: str | Path, *, backed: bool = False) -> ad.AnnData:
         parts = {key: read_elem(f[key]) for key in ("obs", "var", "obsm", "uns") if key in f}
         counts = None if backed else sparse.csr_matrix(read_elem(f["layers"][KEYS.counts]))
     if backed:
-        counts = BackedCounts.open(path, f"layers/{KEYS.counts}")
+        counts = open_on_disk(path, f"layers/{KEYS.counts}")
     layers = {KEYS.counts: counts}
     return ad.AnnData(obs=parts["obs"], var=parts["var"], obsm=parts.get("obsm"), uns=parts.get("uns"), layers=layers)
 
