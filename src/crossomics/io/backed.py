@@ -3,8 +3,8 @@
 :class:`BackedCounts` wraps the CSR counts of an ``.h5ad`` file (``layers/counts`` of a preprocessed sample)
 without loading them: indexing by rows reads only those rows, so training draws its minibatches from disk and
 holds one batch of counts at a time. AnnData holds the on-disk matrix itself (anndata's ``CSRDataset``) as a
-layer (:func:`open_on_disk`); :meth:`BackedCounts.wrap` gives the reader for either kind. :func:`row_sums` and :func:`max_value`
-stream over any count matrix, in memory or on disk.
+layer (:func:`open_on_disk`). :func:`row_blocks`, :func:`row_sums` and :func:`max_value` stream over any count
+matrix, in memory or on disk.
 """
 
 from __future__ import annotations
@@ -34,11 +34,6 @@ class BackedCounts:
             raise ValueError(msg)
         self._data = dataset
 
-    @classmethod
-    def wrap(cls, counts: sp.spmatrix | CSRDataset) -> Counts:
-        """``counts`` as a :data:`Counts`: on-disk datasets wrapped, in-memory matrices as CSR."""
-        return cls(counts) if isinstance(counts, CSRDataset) else sp.csr_matrix(counts)
-
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self._data.shape)
@@ -52,8 +47,8 @@ class BackedCounts:
         return block if len(unique) == len(rows) and (np.diff(rows) > 0).all() else block[inverse]
 
     def blocks(self, size: int = ROW_BLOCK) -> Iterator[sp.csr_matrix]:
-        """Consecutive blocks of ``size`` rows."""
-        for start in range(0, self.shape[0], size):
+        """Consecutive blocks of ``size`` rows (one empty block for a matrix without rows)."""
+        for start in range(0, max(self.shape[0], 1), size):
             yield self[start : start + size]
 
     def __repr__(self) -> str:
@@ -65,13 +60,14 @@ Counts = sp.csr_matrix | BackedCounts
 
 def open_on_disk(path: str | Path, key: str = "layers/counts") -> CSRDataset:
     """The CSR matrix at ``key`` of an HDF5 file, left on disk (AnnData accepts it as a layer;
-    :meth:`BackedCounts.wrap` reads rows of it)."""
+    :class:`BackedCounts` reads rows of it)."""
     from anndata.io import sparse_dataset
 
     return sparse_dataset(h5py.File(path, "r")[key])
 
 
-def _blocks(counts: Counts, size: int = ROW_BLOCK) -> Iterator[sp.spmatrix]:
+def row_blocks(counts: Counts | sp.spmatrix, size: int = ROW_BLOCK) -> Iterator[sp.spmatrix]:
+    """Blocks of rows of an on-disk matrix; an in-memory matrix whole, as one block."""
     if isinstance(counts, BackedCounts):
         yield from counts.blocks(size)
     else:
@@ -80,10 +76,11 @@ def _blocks(counts: Counts, size: int = ROW_BLOCK) -> Iterator[sp.spmatrix]:
 
 def row_sums(counts: Counts, *, binary: bool = False) -> np.ndarray:
     """Per-cell totals (float32): counts, or detected features when ``binary``."""
-    parts = [np.asarray(((b > 0) if binary else b).sum(1), dtype=np.float32).ravel() for b in _blocks(counts)]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)
+    return np.concatenate(
+        [np.asarray(((b > 0) if binary else b).sum(1), dtype=np.float32).ravel() for b in row_blocks(counts)]
+    )
 
 
 def max_value(counts: Counts) -> float:
     """The largest stored value (0 for an empty matrix)."""
-    return max((float(b.data.max()) for b in map(sp.csr_matrix, _blocks(counts)) if b.nnz), default=0.0)
+    return max((float(b.data.max()) for b in map(sp.csr_matrix, row_blocks(counts)) if b.nnz), default=0.0)

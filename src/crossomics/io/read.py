@@ -99,7 +99,7 @@ def read_preprocessed(path: str | Path, *, backed: bool = False) -> ad.AnnData:
 
     Reads obs, var, obsm, uns and the raw counts in ``layers["counts"]``, not ``X`` (the normalised values,
     which training never reads). With ``backed`` the counts stay on disk (anndata's ``CSRDataset``, read by
-    rows through :meth:`crossomics.io.backed.BackedCounts.wrap`); otherwise they are loaded (CSR).
+    rows through :class:`crossomics.io.backed.BackedCounts`); otherwise they are loaded (CSR).
     """
     from anndata.io import read_elem
 

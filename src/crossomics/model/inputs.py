@@ -15,7 +15,7 @@ from anndata.abc import CSRDataset
 
 from .._keys import KEYS
 from ..errors import InputError
-from ..io.backed import BackedCounts, Counts
+from ..io.backed import BackedCounts, Counts, row_blocks
 from ..pp.features import project
 from ..pp.smoothing import knn_graph, knn_indices
 
@@ -66,10 +66,7 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
             return backed, 0  # written by `crossomics preprocess`, whose counts were validated
         mat = backed
     selector = sp.csr_matrix((np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size))
-    blocks = mat.blocks() if isinstance(mat, BackedCounts) else [sp.csr_matrix(mat)]
-    parts = [sp.csr_matrix(b @ selector, dtype=np.float32) for b in blocks] or [
-        sp.csr_matrix((0, names.size), dtype=np.float32)
-    ]
+    parts = [sp.csr_matrix(sp.csr_matrix(b) @ selector, dtype=np.float32) for b in row_blocks(mat)]
     counts = parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
     bad = ~np.isfinite(counts.data)
     if bad.any():
