@@ -31,7 +31,8 @@ import crossomics  # noqa: E402
 N_SNARE = 200
 N_ECCITE = 100
 PERTURB_CHUNKS = 2
-PARAMS = {"max_epochs": 1, "simulate_n_cells": 50, "perturb_chunks": PERTURB_CHUNKS}
+# backed: TRAIN reads its batches from the staged preprocessed files, as `--backed` users run it
+PARAMS = {"max_epochs": 1, "simulate_n_cells": 50, "perturb_chunks": PERTURB_CHUNKS, "backed": True}
 WORKERS = 2  # tasks whose inputs are ready run side by side, as Nextflow runs them
 
 
@@ -296,6 +297,9 @@ def test_ext_args_reach_the_command(pipeline: Pipeline) -> None:
     """conf/modules.config's ext.args closures, evaluated with the run's params, end up on the command line."""
     assert "--max-epochs 1" in pipeline.rendered["TRAIN"]["command"]
     assert "--device cpu" in pipeline.rendered["TRAIN"]["command"]
+    assert "--backed" in pipeline.rendered["TRAIN"]["command"]
+    assert "--threads 2" in pipeline.rendered["TRAIN"]["command"]  # task.cpus
+    assert "--threads 2" in pipeline.rendered["PERTURB_1"]["command"]
     assert "--n-comps 50" in pipeline.rendered["PREPROCESS_rna"]["command"]
     assert "--all" in pipeline.rendered["PERTURB_1"]["command"]
     assert "--annotation" in pipeline.rendered["QC_atac"]["command"]
