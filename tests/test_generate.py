@@ -17,6 +17,7 @@ from crossomics.errors import InputError
 from crossomics.metrics.generation import gene_cell_correlation, log_normalise
 from crossomics.model.inputs import select_counts
 from crossomics.tl import augment, generate, load_model, run_generation_stage
+from crossomics.tl.generate import read_rows
 
 
 @pytest.fixture(scope="module")
@@ -106,8 +107,18 @@ def test_new_cells_with_missing_features_through_the_cli(demo, model, tmp_path):
     assert scores["gene_r"] > scores["gene_r_shuffled"] + 0.1
 
 
-def test_generation_stage_writes_pairs_and_fidelity(demo):
-    metrics = run_generation_stage(demo.layout, demo.rows, device="cpu")
+def test_generation_stage_writes_pairs_and_fidelity(demo, monkeypatch):
+    import importlib
+
+    # crossomics.tl re-exports a function named generate, so the module is looked up by name
+    generate_module = importlib.import_module("crossomics.tl.generate")
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("the stage encoded training cells again instead of reading integration/")
+
+    with monkeypatch.context() as m:
+        m.setattr(generate_module, "embed", no_encoding)
+        metrics = run_generation_stage(demo.layout, demo.rows, device="cpu")
     pairs = {"rna_a_to_atac", "atac_a_to_rna", "rna_b_to_adt", "adt_b_to_rna"}
     assert set(metrics) == pairs
     assert {p.stem for p in (demo.layout.outdir / "generation").glob("*.h5ad")} == pairs
@@ -120,6 +131,12 @@ def test_generation_stage_writes_pairs_and_fidelity(demo):
     assert set(peaks["marker_overlap_per_type"]) == set(
         demo.preprocessed("atac_a").obs[KEYS.cell_type].astype(str)
     )
+    # the stage decodes the training latents it finds in integration/: the same values as encoding the cells
+    model = load_model(demo.model_dir, device="cpu")
+    atac = demo.preprocessed("atac_a")
+    again = generate(model, atac, source="atac_a", target="rna")
+    written = read_rows(demo.layout.outdir / "generation" / "atac_a_to_rna.h5ad", np.arange(atac.n_obs))
+    np.testing.assert_allclose(written, again.X, rtol=1e-4, atol=1e-6)
 
 
 def test_augment_tops_up_rare_types_with_cells_that_look_like_them(demo, tmp_path):

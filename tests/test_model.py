@@ -43,7 +43,10 @@ def test_same_seed_same_latent_and_load_roundtrip(demo_data, demo_run, tmp_path)
     assert np.abs(za - zb).max() <= 1e-5
     model = CrossModel.load(tmp_path / "a" / "model")
     pre = ad.read_h5ad(tmp_path / "a" / "preprocess" / "atac_a.h5ad")
+    # the written latents come from the encoder inputs kept by fit: the same as encoding the cells again
     np.testing.assert_allclose(model.get_latent(pre, "atac"), za, atol=1e-5)
+    with pytest.raises(InputError, match="no training cells"):
+        model.training_latent("atac")
 
 
 def test_tampered_or_foreign_model_is_refused(demo_run, tmp_path):

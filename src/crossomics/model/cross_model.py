@@ -77,6 +77,9 @@ class CrossModel:
         self.history: list[dict[str, float]] = []
         self.train_config: TrainConfig | None = None
         self.loss_weights: LossWeights | None = None
+        # encoder inputs of the training cells, kept by fit (not saved): training_latent embeds them again
+        # without repeating the projection and the kNN search of smoothing
+        self.training_inputs: dict[str, np.ndarray] = {}
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -185,6 +188,7 @@ class CrossModel:
         set_threads(threads)
         self.device = resolve_device(device)
         data, reduced = self.training_data(adatas)
+        self.training_inputs = {name: d.inputs for name, d in data.items()}
         # every MNN pair, not only the high-score anchors, shapes the anchor-guided CCA target and the anchor
         # loss: breadth beats precision (SNARE-seq FOSCTTM 0.121 with all 127k pairs, 0.131 with the 5.7k
         # pairs flagged as anchors in the loss)
@@ -221,6 +225,14 @@ class CrossModel:
         domain = self.resolve_domain(domain)
         red, _ = self.reduced(adata, domain)
         return self.embed_inputs(self.inputs_from_reduced(red), domain)
+
+    def training_latent(self, domain: str) -> np.ndarray:
+        """Joint embedding of the cells ``fit`` trained on in ``domain`` (equal to :meth:`get_latent` on them)."""
+        domain = self.resolve_domain(domain)
+        if domain not in self.training_inputs:
+            msg = f"domain {domain!r}: no training cells in this session; fit the model first, or use get_latent."
+            raise InputError(msg)
+        return self.embed_inputs(self.training_inputs[domain], domain)
 
     @torch.no_grad()
     def decode(self, z: np.ndarray, domain: str, *, library: np.ndarray | float | None = None) -> np.ndarray:

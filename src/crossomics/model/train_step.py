@@ -137,10 +137,11 @@ def joint_umap(latents: dict[str, np.ndarray], seed: int, *, max_cells: int = UM
 def write_integration(
     model: CrossModel, rows: list[SampleRow], adatas: dict[str, ad.AnnData], layout: Layout, *, seed: int
 ) -> dict[str, ad.AnnData]:
-    """Write ``integration/<sample>.latent.h5ad`` and ``integration/crossomics.h5mu``; return the latents."""
+    """Write ``integration/<sample>.latent.h5ad`` and ``integration/crossomics.h5mu`` of the cells ``model`` was
+    just fitted on; return the latents."""
     import mudata as md
 
-    z = {r.sample: model.get_latent(adatas[r.sample], r.sample) for r in rows}
+    z = {r.sample: model.training_latent(r.sample) for r in rows}
     umap = joint_umap(z, seed)
     latents = {r.sample: latent_adata(adatas[r.sample], z[r.sample], umap[r.sample], r) for r in rows}
     for sample, lat in latents.items():

@@ -183,11 +183,14 @@ def write_generated(
     min_matched: float = MIN_MATCHED,
     model_path: str | Path | None = None,
     input_name: str = "input",
+    latent: np.ndarray | None = None,
 ) -> AnnData:
     """:func:`generate` straight into the ``.h5ad`` file ``path`` (atomically), ``batch_size`` cells at a time.
 
     Memory holds one batch of decoded values, never the cells x features matrix (for peaks, 20,000 cells x
     50,000 peaks is 4 GB of float32). The file is what ``generate(...).write_h5ad(path)`` writes.
+    ``latent``: the cells' joint embedding when it is already known (the training cells' own, from
+    ``integration/<sample>.latent.h5ad``); the cells are then not encoded again.
 
     Returns
     -------
@@ -200,7 +203,7 @@ def write_generated(
 
     out, z, tgt = _without_x(
         model, adata, source=source, target=target, batch_size=batch_size, library=library,
-        min_matched=min_matched, model_path=model_path, input_name=input_name,
+        min_matched=min_matched, model_path=model_path, input_name=input_name, latent=latent,
     )  # fmt: skip
     with atomic_path(path) as tmp:
         out.write_h5ad(tmp)
@@ -239,13 +242,21 @@ def _without_x(
     min_matched: float,
     model_path: str | Path | None,
     input_name: str,
+    latent: np.ndarray | None = None,
 ) -> tuple[AnnData, np.ndarray, str]:
     """The output of :func:`generate` without ``X``, the cells' joint embedding and the target domain."""
     if batch_size < 1:
         msg = f"batch size {batch_size} must be at least 1."
         raise InputError(msg)
     src, tgt = model.resolve_domain(source), model.resolve_domain(target)
-    z, n_missing = embed(model, adata, src, source=input_name, min_matched=min_matched)
+    if latent is None:
+        z, n_missing = embed(model, adata, src, source=input_name, min_matched=min_matched)
+    else:
+        if latent.shape != (adata.n_obs, model.arch.n_joint):
+            expected = (adata.n_obs, model.arch.n_joint)
+            msg = f"{input_name}: a latent of shape {latent.shape}; expected {expected} (cells x joint dims)."
+            raise InputError(msg)
+        z, n_missing = np.asarray(latent, dtype=np.float32), 0
     info = model.domains[tgt]
     out = AnnData(obs=adata.obs.copy(), var=pd.DataFrame(index=pd.Index(info.features, dtype=str)))
     out.obsm[KEYS.latent] = z.astype(np.float32)

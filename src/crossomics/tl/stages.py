@@ -144,6 +144,18 @@ def _preprocessed(layout: Layout, sample: str, cache: dict[str, ad.AnnData]) -> 
     return cache[sample]
 
 
+def _training_latent(layout: Layout, sample: str, pre: ad.AnnData) -> np.ndarray | None:
+    """The sample's joint embedding from ``integration/<sample>.latent.h5ad`` when it holds the same cells as
+    ``pre`` (as after the train stage), so that generating from them skips encoding them again."""
+    path = layout.latent(sample)
+    if not path.is_file():
+        return None
+    lat = ad.read_h5ad(path)
+    if not lat.obs_names.equals(pre.obs_names) or KEYS.latent not in lat.obsm:
+        return None
+    return np.asarray(lat.obsm[KEYS.latent], dtype=np.float32)
+
+
 def run_generation_stage(
     layout: Layout,
     rows: list[SampleRow],
@@ -196,6 +208,7 @@ def run_generation_stage(
                 batch_size=batch_size,
                 model_path=str(layout.model_dir()),
                 input_name=f"sample {a.sample}",
+                latent=_training_latent(layout, a.sample, pre_a),
             )
             # read back only the rows generation_fidelity scores (its default cap, so it draws no further subsample)
             likelihood = model.domains[b.sample].likelihood
