@@ -189,6 +189,25 @@ def test_augment_tops_up_rare_types_with_cells_that_look_like_them(demo, tmp_pat
     assert unchanged.n_obs == adt.n_obs and not unchanged.obs[KEYS.synthetic].any()
 
 
+def test_too_little_disk_space_is_refused_before_writing(demo, tmp_path, monkeypatch):
+    import crossomics.io.write as write_module
+
+    real = shutil.disk_usage
+
+    def full_disk(path):
+        usage = real(path)
+        return usage._replace(free=1000)  # far less than 300 cells x the model's genes x 4 bytes
+
+    monkeypatch.setattr(write_module.shutil, "disk_usage", full_disk)
+    out = tmp_path / "x.h5ad"
+    result = invoke(
+        "generate", "--model", demo.model_dir, "--input", demo.data / "rna_b.h5ad", "--source", "rna",
+        "--target", "adt", "--out", out, "--device", "cpu",
+    )  # fmt: skip
+    assert_user_error(result, "needs about", "GiB free", str(tmp_path))
+    assert not list(tmp_path.iterdir())  # nothing written, not even a temporary file
+
+
 def test_bad_input_is_a_clear_error(demo, tmp_path):
     pre = demo.data / "rna_b.h5ad"
     common = ("--source", "rna", "--out", tmp_path / "x.h5ad", "--device", "cpu")

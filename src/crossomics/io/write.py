@@ -5,13 +5,34 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from ..errors import InputError
+
 TMP_MARK = ".crossomics-tmp"
+
+
+def require_free_space(path: str | os.PathLike, n_bytes: int, *, what: str) -> None:
+    """Refuse to start writing ``n_bytes`` to ``path`` when its file system has less than that free.
+
+    A large output that runs out of space half-way fails late and leaves nothing; this fails first, saying
+    how much is needed and where.
+    """
+    folder = Path(path).parent
+    while not folder.exists():
+        folder = folder.parent
+    free = shutil.disk_usage(folder).free
+    if free < n_bytes:
+        msg = (
+            f"{path}: writing {what} needs about {n_bytes / 2**30:.1f} GiB, but {folder} has "
+            f"{free / 2**30:.1f} GiB free. Free some space there, or write to another folder."
+        )
+        raise InputError(msg)
 
 
 @contextlib.contextmanager

@@ -199,12 +199,13 @@ def write_generated(
     """
     import h5py
 
-    from ..io.write import atomic_path
+    from ..io.write import atomic_path, require_free_space
 
     out, z, tgt = _without_x(
         model, adata, source=source, target=target, batch_size=batch_size, library=library,
         min_matched=min_matched, model_path=model_path, input_name=input_name, latent=latent,
     )  # fmt: skip
+    require_free_space(path, 4 * out.n_obs * out.n_vars, what=f"{out.n_obs} x {out.n_vars} generated values")
     with atomic_path(path) as tmp:
         out.write_h5ad(tmp)
         with h5py.File(tmp, "a") as f:
