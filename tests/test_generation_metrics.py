@@ -13,6 +13,8 @@ from crossomics.metrics.generation import (
     auroc,
     gene_cell_correlation,
     generation_fidelity,
+    log_normalise,
+    log_normalise_sparse,
     marker_overlap,
     moment_correlations,
     simulation_realism,
@@ -45,6 +47,15 @@ def halves(rna) -> tuple[sp.csr_matrix, sp.csr_matrix]:
     first = x.copy()
     first.data = np.random.default_rng(1).binomial(x.data.astype(np.int64), 0.5).astype(np.float64)
     return first, x - first
+
+
+def test_sparse_log_normalisation_equals_the_dense_one():
+    counts = sp.random(50, 30, density=0.2, format="csr", random_state=0) * 10
+    counts.data = np.round(counts.data)
+    counts = sp.vstack([counts, sp.csr_matrix((1, 30))], format="csr")  # a cell without counts stays zero
+    out = log_normalise_sparse(counts)
+    assert sp.issparse(out) and out.nnz <= counts.nnz
+    np.testing.assert_allclose(out.toarray(), log_normalise(counts), rtol=1e-12, atol=0)
 
 
 def test_auroc_matches_sklearn_with_ties():
