@@ -17,7 +17,7 @@ from crossomics.errors import InputError
 from crossomics.metrics.generation import gene_cell_correlation, log_normalise
 from crossomics.model.inputs import select_counts
 from crossomics.tl import augment, generate, load_model, run_generation_stage
-from crossomics.tl.generate import read_rows
+from crossomics.tl.generate import read_rows, write_generated
 
 
 @pytest.fixture(scope="module")
@@ -187,6 +187,14 @@ def test_augment_tops_up_rare_types_with_cells_that_look_like_them(demo, tmp_pat
         load_model(demo.model_dir, device="cpu"), adt, modality="adt", min_cells=int(counts.min())
     )
     assert unchanged.n_obs == adt.n_obs and not unchanged.obs[KEYS.synthetic].any()
+
+
+def test_a_given_latent_of_the_wrong_shape_is_refused(demo, model, tmp_path):
+    atac = demo.preprocessed("atac_a")
+    wrong = np.zeros((atac.n_obs - 1, model.arch.n_joint), np.float32)
+    with pytest.raises(InputError, match=r"a latent of shape \(\d+, \d+\); expected \(\d+, \d+\)"):
+        write_generated(model, atac, tmp_path / "x.h5ad", source="atac_a", target="rna", latent=wrong)
+    assert not list(tmp_path.iterdir())
 
 
 def test_too_little_disk_space_is_refused_before_writing(demo, tmp_path, monkeypatch):
