@@ -58,9 +58,10 @@ def test_driver_overexpression_recovers_targets_and_linked_peaks(trained):
     figures = demo_truth_metrics(tables["effects"], truth, mode="oe")
     print("demo ground truth, OE of the driver:", json.dumps(figures))
     assert figures["rna_auroc"] >= 0.8 and figures["atac_auroc"] >= 0.8
-    # against the naive co-expression predictor (exact by construction on the demo): within 0.1 of it
-    assert figures["rna_auroc"] >= figures["rna_naive_auroc"] - 0.1
-    assert figures["atac_auroc"] >= figures["atac_naive_auroc"] - 0.1
+    # against the naive co-expression predictor (exact by construction on the demo): as good, within 0.01
+    # (1.000 / 0.998 against 1.000 / 1.000; scoring shifts in units of the decoded spread alone gave 0.942)
+    assert figures["rna_auroc"] >= figures["rna_naive_auroc"] - 0.01
+    assert figures["atac_auroc"] >= figures["atac_naive_auroc"] - 0.01
     effects = tables["effects"]
     own = effects[(effects["target_modality"] == "rna") & (effects["feature"] == truth["driver"])]
     assert own["delta"].iloc[0] > 0  # over-expression raises the gene's own decoded expression
