@@ -164,3 +164,21 @@ def test_no_hard_coded_cuda():
         if ".cuda(" in line and not line.lstrip().startswith("#")
     ]
     assert not offenders, offenders
+
+
+def test_ceiling_oracle_places_right_cells_on_their_partner_and_wrong_ones_in_the_predicted_type():
+    ceiling = _load("snare_ceiling")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.array(["a", "b", "c"]), 20)
+    z = rng.normal(size=(60, 4)) + np.repeat(np.eye(4)[:3] * 10, 20, axis=0)
+    predicted = labels.copy()
+    predicted[[0, 25, 50]] = ["b", "c", "a"]
+    placed = ceiling.place_by_prediction(z, labels, predicted, seed=0)
+    right = predicted == labels
+    assert np.array_equal(placed[right], z[right])
+    for i in np.flatnonzero(~right):  # on some RNA cell of the predicted type, never its own
+        matches = np.flatnonzero((z == placed[i]).all(axis=1))
+        assert matches.size == 1 and labels[matches[0]] == predicted[i] != labels[i]
+    figures = ceiling.score(z, z, labels, seed=0)  # perfect alignment of well separated types
+    assert figures["foscttm"] == 0.0 and figures["ari_leiden"] == pytest.approx(1.0)
+    assert ceiling.score(z, placed, labels, seed=0)["foscttm"] > 0
