@@ -81,3 +81,18 @@ def test_sample_counts_matches_means():
     draws = sample_counts(mean, "nb", log_theta=np.log([5.0, 5.0, 5.0]), rng=rng)
     np.testing.assert_allclose(draws.mean(0), [0.5, 2.0, 10.0], rtol=0.08)
     assert (sample_counts(np.full((100, 2), 0.3), "bernoulli", rng=rng) <= 1).all()
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "nb"])
+def test_decoder_bias_starts_at_the_feature_marginal(likelihood):
+    """A decoder that ignores the cell starts at each feature's overall rate (peak frequency, gene share)."""
+    counts = np.random.default_rng(0).poisson(np.linspace(0.05, 2.0, 40), (300, 40))
+    target = (counts > 0).mean(0) if likelihood == "bernoulli" else counts.sum(0) / counts.sum()
+    rate = torch.tensor(target, dtype=torch.float32)
+    vae = ModalityVAE(8, 40, likelihood=likelihood, n_latent=4, n_hidden=16, decoder_layers=0)
+    vae.init_feature_bias(rate)
+    with torch.no_grad():
+        vae.decoder[-1].weight.zero_()
+        logits = vae.decode_logits(torch.randn(5, 4))
+        expected = vae.expected(logits, torch.ones(5))
+    assert np.allclose(expected.numpy(), target[None, :], atol=1e-5)

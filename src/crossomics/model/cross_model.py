@@ -15,7 +15,7 @@ from anndata import AnnData
 
 from .._keys import KEYS, MODALITY_ATAC
 from ..errors import InputError
-from ..io.backed import Counts, max_value, row_sums
+from ..io.backed import Counts, max_value, row_blocks, row_sums
 from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..priors.joint_prior import joint_prior
 from ..settings import resolve_device, seed_everything, set_threads
@@ -23,6 +23,26 @@ from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
 from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph
 
 CHUNK = 8192  # cells per chunk when projecting or encoding many cells
+
+
+def feature_rate(counts: Counts, likelihood: str) -> np.ndarray:
+    """Each feature's overall level in the training cells: fraction of cells with it (Bernoulli), share of all
+    counts (NB) or mean (normal), for :meth:`ModalityVAE.init_feature_bias` (counts on disk are streamed)."""
+    present = total = None
+    n_cells = 0
+    for block in row_blocks(counts):
+        block = sp.csr_matrix(block)
+        n_cells += block.shape[0]
+        p = np.asarray((block > 0).sum(axis=0), np.float64).ravel()
+        t = np.asarray(block.sum(axis=0), np.float64).ravel()
+        present, total = (p, t) if present is None else (present + p, total + t)
+    if present is None:
+        return np.zeros(0, np.float32)
+    if likelihood == "bernoulli":
+        return (present / max(n_cells, 1)).astype(np.float32)
+    if likelihood == "nb":
+        return (total / max(total.sum(), 1e-12)).astype(np.float32)
+    return (total / max(n_cells, 1)).astype(np.float32)
 
 
 def likelihood_for(modality: str, counts: Counts, *, non_counts: bool = False) -> str:
@@ -193,6 +213,10 @@ class CrossModel:
         # loss: breadth beats precision (SNARE-seq FOSCTTM 0.121 with all 127k pairs, 0.131 with the 5.7k
         # pairs flagged as anchors in the loss)
         targets = joint_prior(reduced, anchors or [], n_dims=self.arch.n_joint)
+        if not resume:
+            for name, d in data.items():
+                vae = self.net.vaes[name]
+                vae.init_feature_bias(torch.from_numpy(feature_rate(d.counts, vae.likelihood)))
         trainer = Trainer(
             self.net,
             data,

@@ -46,6 +46,22 @@ class ModalityVAE(nn.Module):
         # per-feature dispersion (NB) or scale (normal)
         self.log_theta = nn.Parameter(torch.zeros(n_features))
 
+    @torch.no_grad()
+    def init_feature_bias(self, rate: torch.Tensor) -> None:
+        """Start the decoder's output bias at each feature's overall level, so a cell-blind decoder begins at
+        the marginal: ``rate`` is the fraction of cells with the feature (Bernoulli), its share of all counts
+        (NB) or its mean (normal)."""
+        rate = rate.to(self.decoder[-1].bias)
+        if self.likelihood == "bernoulli":
+            rate = rate.clamp(1e-4, 1 - 1e-4)
+            bias = torch.log(rate) - torch.log1p(-rate)
+        elif self.likelihood == "nb":
+            bias = torch.log(rate.clamp_min(1e-8))
+            bias = bias - bias.mean()
+        else:
+            bias = rate
+        self.decoder[-1].bias.copy_(bias)
+
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Posterior mean and log-variance of ``u``."""
         h = self.encoder(x)
