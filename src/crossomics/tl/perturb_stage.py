@@ -131,9 +131,10 @@ def run_merge(
     return merge_chunks(inputs, out, gene_sets=_gene_sets(gmt), top_genes=top_genes)
 
 
-def _default_genes(adata: ad.AnnData, model: CrossModel, domain: str, truth: dict[str, Any]) -> list[str]:
-    """The demo driver (when recorded) followed by the most variable input genes."""
-    features = list(map(str, model.domains[domain].preprocess["features"]))
+def _default_genes(adata: ad.AnnData, truth: dict[str, Any]) -> list[str]:
+    """The demo driver (when recorded) followed by the most variable input genes of a preprocessed sample
+    (its ``uns["crossomics_preprocess"]["features"]``, the model's input genes of that sample)."""
+    features = list(map(str, adata.uns[KEYS.preprocess]["features"]))
     driver = [truth["driver"]] if truth.get("driver") in features else []
     from ..model.inputs import select_counts
     from .perturb_inputs import log_normalised
@@ -178,7 +179,7 @@ def run_perturbation_stage(
     adata = read_preprocessed(source)
     has_conditions = KEYS.condition in adata.obs
     if not genes:
-        genes = _default_genes(adata, CrossModel.load(layout.outdir / "model", device=device), row.sample, truth)
+        genes = _default_genes(adata, truth)
     del adata
     genes = list(genes)
     options = options or ScreenOptions(perturbation=Perturbation("oe"), top_features=0, max_cells=STAGE_MAX_CELLS)
