@@ -274,33 +274,44 @@ def sampling_variance(likelihood: str, mean: np.ndarray, mean_square: np.ndarray
     return np.exp(2.0 * np.asarray(log_theta, dtype=np.float64)) * np.ones_like(mean)
 
 
+def predicted_variance(model: CrossModel, domain: str, mean: np.ndarray, mean_square: np.ndarray) -> np.ndarray:
+    """Per feature: the variance across cells of the values the model predicts would be measured, from the
+    per-feature means of the decoded expected values ``x`` and of ``x**2`` (law of total variance: the
+    spread of ``x`` plus the likelihood's counting noise around it)."""
+    likelihood = model.domains[domain].likelihood
+    log_theta = model.log_theta(domain) if likelihood != "bernoulli" else None
+    return np.maximum(mean_square - mean * mean, 0.0) + sampling_variance(likelihood, mean, mean_square, log_theta)
+
+
+def standardised_shift(delta: np.ndarray, var_a: np.ndarray, var_b: np.ndarray) -> np.ndarray:
+    """``delta`` over the pooled SD of two groups (floored at a small fraction of the median SD of ``a``)."""
+    sd = np.sqrt((var_a + var_b) / 2.0)
+    floor = SD_FLOOR_FRACTION * max(float(np.median(np.sqrt(var_a))), 1e-12)
+    return delta / np.maximum(sd, floor)
+
+
 def feature_effects(engine: PerturbationEngine, result: GeneResult, modality: str) -> dict[str, np.ndarray]:
     """Mean difference, log2 fold change and score (mean difference over the cells' pooled spread).
 
     ``score`` is a standardised mean difference: the shift of a feature's decoded expected value in units of
-    the spread of that feature's values across cells as the model predicts them to be measured (law of total
-    variance: the spread of the decoded expected values plus the likelihood's own counting noise around
-    them), pooled over the original and perturbed cells. Features of very different scale (abundant genes,
-    rare peaks) compare, and a feature whose expected value barely varies gets no large score from a tiny
-    shift: the demo's driver over-expression ranks its 20 true targets at AUROC 1.000 this way, 0.942 in
-    units of the decoded spread alone, where rarely detected genes with near-constant decoded values led.
+    the spread of that feature's values across cells as the model predicts them to be measured
+    (:func:`predicted_variance`), pooled over the original and perturbed cells. Features of very different
+    scale (abundant genes, rare peaks) compare, and a feature whose expected value barely varies gets no
+    large score from a tiny shift: the demo's driver over-expression ranks its 20 true targets at AUROC
+    1.000 this way, 0.942 in units of the decoded spread alone, where rarely detected genes with
+    near-constant decoded values led.
     """
     x0, _, s0, q0 = engine.base[modality]
     target = engine.targets[modality]
-    info = engine.model.domains[target]
-    log_theta = engine.model.log_theta(target) if info.likelihood != "bernoulli" else None
     n = max(1, x0.shape[0])
     m0, m1 = s0 / n, result.sums[modality] / n
-    e0, e1 = q0 / n, result.sumsq[modality] / n
-    v0 = np.maximum(e0 - m0 * m0, 0.0) + sampling_variance(info.likelihood, m0, e0, log_theta)
-    v1 = np.maximum(e1 - m1 * m1, 0.0) + sampling_variance(info.likelihood, m1, e1, log_theta)
+    v0 = predicted_variance(engine.model, target, m0, q0 / n)
+    v1 = predicted_variance(engine.model, target, m1, result.sumsq[modality] / n)
     pseudo = LFC_PSEUDO_FRACTION * max(float(np.median(m0)), 1e-12)
-    sd = np.sqrt((v0 + v1) / 2.0)
-    floor = SD_FLOOR_FRACTION * max(float(np.median(np.sqrt(v0))), 1e-12)
     delta = m1 - m0
     return {
         "mean_before": m0,
         "delta": delta,
         "lfc": np.log2((m1 + pseudo) / (m0 + pseudo)),
-        "score": delta / np.maximum(sd, floor),
+        "score": standardised_shift(delta, v0, v1),
     }

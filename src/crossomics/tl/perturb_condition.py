@@ -76,17 +76,18 @@ def condition_features(engine: PerturbationEngine, z_reference: np.ndarray) -> p
     """Decoded source cells against decoded reference cells, per target feature (cross-modal view).
 
     Columns: target_modality, feature, mean_source, mean_reference, delta (source - reference), lfc
-    (log2), score (delta over the pooled cell-to-cell SD).
+    (log2), score (delta over the pooled spread of the values the model predicts would be measured, as in
+    :func:`crossomics.tl.perturb.feature_effects`).
     """
-    from .perturb import LFC_PSEUDO_FRACTION, SD_FLOOR_FRACTION
+    from .perturb import LFC_PSEUDO_FRACTION, predicted_variance, standardised_shift
 
     frames = []
     for modality, target in engine.targets.items():
         xs = engine.base[modality][0].astype(np.float64)
         xr = np.asarray(engine._decode(z_reference, target), dtype=np.float64)
         ms, mr = xs.mean(axis=0), xr.mean(axis=0)
-        sd = np.sqrt((xs.var(axis=0) + xr.var(axis=0)) / 2.0)
-        floor = SD_FLOOR_FRACTION * max(float(np.median(xr.std(axis=0))), 1e-12)
+        var_s = predicted_variance(engine.model, target, ms, (xs * xs).mean(axis=0))
+        var_r = predicted_variance(engine.model, target, mr, (xr * xr).mean(axis=0))
         pseudo = LFC_PSEUDO_FRACTION * max(float(np.median(mr)), 1e-12)
         frames.append(
             pd.DataFrame(
@@ -97,7 +98,7 @@ def condition_features(engine: PerturbationEngine, z_reference: np.ndarray) -> p
                     "mean_reference": mr,
                     "delta": ms - mr,
                     "lfc": np.log2((ms + pseudo) / (mr + pseudo)),
-                    "score": (ms - mr) / np.maximum(sd, floor),
+                    "score": standardised_shift(ms - mr, var_r, var_s),
                 }
             )
         )
