@@ -319,3 +319,21 @@ def test_cli_help_states_the_library_defaults():
         f"0: all [default: {DEFAULT_DECODE_CELLS}]" in text
         and f"0: all [default: {DEFAULT_TOP_FEATURES}]" in text
     )
+
+
+@pytest.mark.parametrize("likelihood", ["nb", "bernoulli"])
+def test_score_spread_is_the_variance_of_values_drawn_around_the_decoded_means(likelihood):
+    """Law of total variance: spread of the decoded means plus the likelihood's noise = spread of draws."""
+    from crossomics.nn.distributions import sample_counts
+    from crossomics.tl.perturb import sampling_variance
+
+    rng = np.random.default_rng(0)
+    if likelihood == "nb":
+        means = rng.gamma(2.0, 1.5, size=(4000, 3)) * np.array([0.1, 1.0, 10.0])
+        log_theta = np.log([0.5, 2.0, 8.0])
+    else:
+        means, log_theta = rng.beta(1.0, 6.0, size=(4000, 3)), None
+    m, q = means.mean(axis=0), (means**2).mean(axis=0)
+    predicted = q - m * m + sampling_variance(likelihood, m, q, log_theta)
+    draws = np.vstack([sample_counts(means, likelihood, log_theta=log_theta, rng=rng) for _ in range(10)])
+    np.testing.assert_allclose(predicted, draws.var(axis=0), rtol=0.05)
