@@ -9,7 +9,7 @@ import scipy.sparse as sp
 from _train_demo import SAMPLES, copy_inputs, sheet_for, train_demo
 from anndata.abc import CSRDataset
 
-from crossomics.io.backed import BackedCounts, max_value, row_sums
+from crossomics.io.backed import BackedCounts, column_sums, max_value, row_sums
 from crossomics.io.layout import Layout
 from crossomics.io.read import read_preprocessed
 from crossomics.io.samplesheet import read_samplesheet
@@ -28,12 +28,14 @@ def test_rows_read_from_disk_equal_the_loaded_matrix(preprocessed_atac):
     on_disk = read_preprocessed(preprocessed_atac, backed=True)
     assert on_disk.X is None and isinstance(on_disk.layers["counts"], CSRDataset)
     counts = BackedCounts(on_disk.layers["counts"])
-    n = counts.shape[0]
+    n, n_vars = counts.shape
     for rows in (np.array([5, 3, 3, n - 1, 0]), np.arange(0, n, 7), slice(2, 40)):
         assert (counts[rows] != loaded[rows]).nnz == 0
     assert counts.shape == loaded.shape
     np.testing.assert_array_equal(row_sums(counts), row_sums(loaded))
     np.testing.assert_array_equal(row_sums(counts, binary=True), np.diff(loaded.indptr))
+    np.testing.assert_allclose(column_sums(counts), np.asarray(loaded.sum(axis=0)).ravel(), rtol=1e-6)
+    np.testing.assert_array_equal(column_sums(counts, binary=True), np.bincount(loaded.indices, minlength=n_vars))
     assert max_value(counts) == loaded.max()
     assert sum(b.shape[0] for b in counts.blocks(size=64)) == n
 

@@ -81,6 +81,14 @@ def row_sums(counts: Counts, *, binary: bool = False) -> np.ndarray:
     )
 
 
+def column_sums(counts: Counts, *, binary: bool = False) -> np.ndarray:
+    """Per-feature totals (float64): counts, or cells with the feature when ``binary``."""
+    out = np.zeros(counts.shape[1])
+    for b in row_blocks(counts):
+        out += np.asarray(((b > 0) if binary else b).sum(axis=0), np.float64).ravel()
+    return out
+
+
 def max_value(counts: Counts) -> float:
     """The largest stored value (0 for an empty matrix)."""
     return max((float(b.data.max()) for b in map(sp.csr_matrix, row_blocks(counts)) if b.nnz), default=0.0)

@@ -15,7 +15,7 @@ from anndata import AnnData
 
 from .._keys import KEYS, MODALITY_ATAC
 from ..errors import InputError
-from ..io.backed import Counts, max_value, row_blocks, row_sums
+from ..io.backed import Counts, column_sums, max_value, row_sums
 from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..priors.joint_prior import joint_prior
 from ..settings import resolve_device, seed_everything, set_threads
@@ -28,21 +28,13 @@ CHUNK = 8192  # cells per chunk when projecting or encoding many cells
 def feature_rate(counts: Counts, likelihood: str) -> np.ndarray:
     """Each feature's overall level in the training cells: fraction of cells with it (Bernoulli), share of all
     counts (NB) or mean (normal), for :meth:`ModalityVAE.init_feature_bias` (counts on disk are streamed)."""
-    present = total = None
-    n_cells = 0
-    for block in row_blocks(counts):
-        block = sp.csr_matrix(block)
-        n_cells += block.shape[0]
-        p = np.asarray((block > 0).sum(axis=0), np.float64).ravel()
-        t = np.asarray(block.sum(axis=0), np.float64).ravel()
-        present, total = (p, t) if present is None else (present + p, total + t)
-    if present is None:
-        return np.zeros(0, np.float32)
+    n_cells = max(counts.shape[0], 1)
     if likelihood == "bernoulli":
-        return (present / max(n_cells, 1)).astype(np.float32)
+        return (column_sums(counts, binary=True) / n_cells).astype(np.float32)
+    total = column_sums(counts)
     if likelihood == "nb":
         return (total / max(total.sum(), 1e-12)).astype(np.float32)
-    return (total / max(n_cells, 1)).astype(np.float32)
+    return (total / n_cells).astype(np.float32)
 
 
 def likelihood_for(modality: str, counts: Counts, *, non_counts: bool = False) -> str:
