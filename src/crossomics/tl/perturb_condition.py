@@ -83,10 +83,11 @@ def condition_features(engine: PerturbationEngine, z_reference: np.ndarray) -> p
 
     frames = []
     for modality, target in engine.targets.items():
-        xs = engine.base[modality][0].astype(np.float64)
+        x0, _, s0, q0 = engine.base[modality]  # the source cells' decoded values and their moments
+        n = max(1, x0.shape[0])
         xr = np.asarray(engine._decode(z_reference, target), dtype=np.float64)
-        ms, mr = xs.mean(axis=0), xr.mean(axis=0)
-        var_s = predicted_variance(engine.model, target, ms, (xs * xs).mean(axis=0))
+        ms, mr = s0 / n, xr.mean(axis=0)
+        var_s = predicted_variance(engine.model, target, ms, q0 / n)
         var_r = predicted_variance(engine.model, target, mr, (xr * xr).mean(axis=0))
         pseudo = LFC_PSEUDO_FRACTION * max(float(np.median(mr)), 1e-12)
         frames.append(
