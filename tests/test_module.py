@@ -22,6 +22,36 @@ def test_nb_log_prob_matches_scipy():
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4)
 
 
+def dense_nb_log_prob(x, mu, log_theta):
+    """The NB log-pmf written out densely: log C(x + theta - 1, x) + theta log p + x log(1 - p)."""
+    theta = log_theta.exp()
+    log_s = torch.log(theta + mu)
+    return (
+        torch.lgamma(x + theta) - torch.lgamma(theta) - torch.lgamma(x + 1)
+        + theta * (torch.log(theta) - log_s) + x * (torch.log(mu) - log_s)
+    )
+
+
+@pytest.mark.parametrize("theta_shape", [(60,), (1, 60), (40, 60)])
+def test_sparse_nb_log_prob_equals_the_dense_formula_with_gradients(theta_shape):
+    gen = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.rand(40, 60, generator=gen) * 0.3, generator=gen).double()  # ~13% nonzero
+    assert 0 < float((x > 0).double().mean()) < 0.3  # the sparse path
+    mu = (torch.rand(40, 60, generator=gen, dtype=torch.float64) + 0.05).requires_grad_()
+    log_theta = torch.randn(theta_shape, generator=gen, dtype=torch.float64).requires_grad_()
+    weight = torch.randn(40, 60, generator=gen, dtype=torch.float64)
+    got = nb_log_prob(x, mu, log_theta)
+    grads = torch.autograd.grad((got * weight).sum(), (mu, log_theta))
+    want = dense_nb_log_prob(x, mu, log_theta)
+    want_grads = torch.autograd.grad((want * weight).sum(), (mu, log_theta))
+    torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
+    for g, w in zip(grads, want_grads):
+        torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
+    # and on dense counts (the plain formula)
+    dense = torch.poisson(torch.full((40, 60), 3.0, dtype=torch.float64), generator=gen)
+    torch.testing.assert_close(nb_log_prob(dense, mu, log_theta), dense_nb_log_prob(dense, mu, log_theta))
+
+
 def test_bernoulli_log_prob_binarises_counts():
     logits = torch.tensor([0.0, 2.0, -2.0])
     lp = bernoulli_log_prob(torch.tensor([3.0, 1.0, 0.0]), logits)
