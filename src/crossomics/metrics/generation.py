@@ -13,6 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._sampling import seeded_subset
+from ..pp.features import NORM_LOG, normalise
 
 TARGET_SUM = 1e4
 N_MARKERS = 50
@@ -28,16 +29,6 @@ def log_normalise(x: Any, *, target_sum: float = TARGET_SUM) -> np.ndarray:
     x = _dense(x)
     total = x.sum(1, keepdims=True)
     return np.log1p(np.divide(x, total, out=np.zeros_like(x), where=total > 0) * target_sum)
-
-
-def log_normalise_sparse(x: Any, *, target_sum: float = TARGET_SUM) -> sp.csr_matrix:
-    """:func:`log_normalise` that keeps sparse counts sparse (``log1p(0) = 0``): a float64 CSR matrix."""
-    x = sp.csr_matrix(x, dtype=np.float64)
-    total = np.asarray(x.sum(1)).ravel()
-    scale = np.divide(target_sum, total, out=np.zeros_like(total), where=total > 0)
-    x = sp.csr_matrix(sp.diags(scale) @ x)
-    x.data = np.log1p(x.data)
-    return x
 
 
 def _pearson_columns(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -177,7 +168,7 @@ def two_sample_auc(
     parts = []
     for x in (real, simulated):
         idx = np.sort(rng.choice(x.shape[0], min(x.shape[0], max_cells), replace=False))
-        parts.append(log_normalise_sparse(x[idx]))
+        parts.append(normalise(x[idx], NORM_LOG, target_sum=TARGET_SUM))  # sparse, float64
     both = sp.vstack(parts, format="csr")
     n_real, n_sim = parts[0].shape[0], parts[1].shape[0]
     y = np.r_[np.zeros(n_real), np.ones(n_sim)]
