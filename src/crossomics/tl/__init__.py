@@ -1,4 +1,5 @@
-"""Tools over a trained model: cross-modal generation, matched simulation, augmentation (and perturbation)."""
+"""Tools over a trained model: cross-modal generation, matched simulation, augmentation (and perturbation);
+the UMAP layout of the joint embedding."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from .generate import generate, load_model, write_generated
 from .latent_prior import LatentPrior, fit_latent_prior, load_latent_prior, save_latent_prior
 from .simulate import allocate, simulate
 from .stages import run_generate, run_generation_stage, run_simulate, run_simulation_stage
+from .umap import umap_layout
 
 # perturbation
 from .perturb import Perturbation, PerturbationEngine
@@ -35,5 +37,6 @@ __all__ = [
     "run_simulation_stage",
     "save_latent_prior",
     "simulate",
+    "umap_layout",
     "write_generated",
 ]
