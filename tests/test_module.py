@@ -36,7 +36,7 @@ def dense_nb_log_prob(x, mu, log_theta):
 def test_sparse_nb_log_prob_equals_the_dense_formula_with_gradients(theta_shape):
     gen = torch.Generator().manual_seed(0)
     x = torch.poisson(torch.rand(40, 60, generator=gen) * 0.3, generator=gen).double()  # ~13% nonzero
-    assert 0 < float((x > 0).double().mean()) < 0.3  # the sparse path
+    assert 0 < float((x > 0).double().mean()) < 0.2  # the sparse path
     mu = (torch.rand(40, 60, generator=gen, dtype=torch.float64) + 0.05).requires_grad_()
     log_theta = torch.randn(theta_shape, generator=gen, dtype=torch.float64).requires_grad_()
     weight = torch.randn(40, 60, generator=gen, dtype=torch.float64)

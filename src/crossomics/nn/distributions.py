@@ -7,7 +7,8 @@ import torch.nn.functional as F
 
 LIKELIHOODS = ("nb", "bernoulli", "normal")
 _EPS = 1e-8
-_SPARSE_BELOW = 0.3  # fraction of nonzero counts under which the NB's log-gamma terms are evaluated at them only
+_SPARSE_BELOW = 0.2  # nonzero fraction under which the NB log-gamma terms are evaluated at the nonzeros only (measured
+# break-even about 0.27 on 1 and 2 threads, 512 x 2,000 minibatches)
 
 
 def _at_counts(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
