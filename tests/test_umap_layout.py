@@ -44,6 +44,13 @@ def test_layout_is_reproducible_and_seeded():
     assert not np.array_equal(a, umap_layout(x, g, seed=1, n_epochs=50))
 
 
-def test_tiny_inputs():
+def test_tiny_and_degenerate_inputs():
     x = np.zeros((2, 3), np.float32)
     assert umap_layout(x, neighbor_graph(x), seed=0).shape == (2, 2)
+    same = np.ones((30, 4), np.float32)  # identical cells: finite, and they do not stay on one point
+    xy = umap_layout(same, neighbor_graph(same), seed=0, n_epochs=20)
+    assert np.isfinite(xy).all() and xy.std(0).min() > 0
+    line = np.random.default_rng(0).normal(size=(50, 1)).astype(np.float32)
+    assert umap_layout(line, neighbor_graph(line), seed=0, n_epochs=20).shape == (50, 2)
+    no_edges = neighbor_graph(line, n_neighbors=1)  # each cell's only neighbour is itself
+    assert no_edges.nnz == 0 and umap_layout(line, no_edges, seed=0).shape == (50, 2)

@@ -33,7 +33,8 @@ def pca_start(rep: np.ndarray, seed: int) -> np.ndarray:
     x = np.asarray(rep, dtype=np.float64)
     x = x - x.mean(0)
     _, _, vt = np.linalg.svd(x[: min(len(x), 20000)], full_matrices=False)
-    xy = x @ vt[:2].T
+    xy = np.zeros((len(x), 2))
+    xy[:, : min(2, len(vt))] = x @ vt[:2].T  # a 1-D embedding starts on a line
     xy *= 10.0 / max(np.abs(xy).max(), 1e-12)
     return xy + np.random.default_rng(seed).normal(scale=1e-4, size=xy.shape)
 
@@ -60,6 +61,8 @@ def umap_layout(
         return np.zeros((n, 2), np.float32)
     n_epochs = n_epochs or (500 if n <= 10000 else 200)
     coo = sp.triu(graph, k=1).tocoo()  # each undirected edge once; both ends move
+    if coo.nnz == 0:  # no neighbours to keep together: the start is the layout
+        return pca_start(rep, seed).astype(np.float32)
     keep = coo.data >= coo.data.max() / n_epochs  # edges umap-learn would sample less than once
     head = torch.from_numpy(coo.row[keep].astype(np.int64))
     tail = torch.from_numpy(coo.col[keep].astype(np.int64))
