@@ -1,8 +1,9 @@
 """UMAP's fuzzy kNN graph (McInnes, Healy & Melville 2018) from exact neighbours, in NumPy.
 
-The graph behind the Leiden metrics and the joint UMAP. scanpy's ``pp.neighbors`` builds the same graph
-through umap-learn, whose numba functions (and pynndescent's, imported with it) compile afresh in every
-process: about 17 s of a 45 s training step on 2,000 cells. This needs no compilation.
+The graph behind the Leiden metrics and the joint UMAP: on the same neighbours it equals umap-learn's
+``fuzzy_simplicial_set`` (which scanpy's ``pp.neighbors`` calls), whose numba functions (and pynndescent's,
+imported with it) compile afresh in every process: about 17 s of a 45 s training step on 2,000 cells. This
+needs no compilation.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ BANDWIDTH_TOLERANCE = 1e-5
 MIN_BANDWIDTH_SCALE = 1e-3  # a bandwidth is at least this fraction of the mean neighbour distance
 
 
-def knn_distances(rep: np.ndarray, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
+def knn_distances(rep: np.ndarray | sp.spmatrix, n_neighbors: int) -> tuple[np.ndarray, np.ndarray]:
     """Indices and Euclidean distances (cells x ``n_neighbors``, ascending) of each cell's nearest cells,
-    the cell itself first (exact search, scikit-learn)."""
+    normally the cell itself first (exact search, scikit-learn; chunked, so memory grows linearly with cells)."""
     k = min(n_neighbors, rep.shape[0])
     dist, idx = NearestNeighbors(n_neighbors=k).fit(rep).kneighbors(rep)
     return idx, dist
@@ -72,7 +73,7 @@ def fuzzy_graph(idx: np.ndarray, dist: np.ndarray) -> sp.csr_matrix:
 
 
 def neighbor_graph(rep: np.ndarray, *, n_neighbors: int = 15) -> sp.csr_matrix:
-    """UMAP's fuzzy graph of ``rep`` over each cell's ``n_neighbors`` nearest cells (itself included), as
-    scanpy's ``pp.neighbors`` computes it (``obsp["connectivities"]``), from exact neighbours."""
+    """UMAP's fuzzy graph of ``rep`` over each cell's ``n_neighbors`` nearest cells (itself included), from
+    exact neighbours: what umap-learn's ``fuzzy_simplicial_set`` gives for them."""
     idx, dist = knn_distances(np.asarray(rep, dtype=np.float32), n_neighbors)
     return fuzzy_graph(idx, dist.astype(np.float64))

@@ -5,23 +5,16 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 from anndata import AnnData
-from sklearn.neighbors import NearestNeighbors
 
 from .._keys import KEYS
+from .neighbors import knn_distances
 
 
 def knn_indices(rep: np.ndarray | sp.spmatrix, n_neighbors: int) -> np.ndarray:
-    """Indices (cells x ``n_neighbors``) of each cell's nearest cells (Euclidean), itself in every row.
-
-    Exact search (scikit-learn; chunked, so memory grows linearly with the number of cells).
-    """
-    n_cells = rep.shape[0]
-    idx = (
-        NearestNeighbors(n_neighbors=min(n_neighbors, n_cells))
-        .fit(rep)
-        .kneighbors(rep, return_distance=False)
-    )
-    own = np.arange(n_cells)
+    """Indices (cells x ``n_neighbors``) of each cell's nearest cells (Euclidean), itself in every row: the
+    exact search of :func:`crossomics.pp.neighbors.knn_distances`."""
+    idx, _ = knn_distances(rep, n_neighbors)
+    own = np.arange(rep.shape[0])
     # duplicated points may push a cell out of its own list: put it back in the last slot
     missing = ~(idx == own[:, None]).any(axis=1)
     idx[missing, -1] = own[missing]
