@@ -11,13 +11,11 @@ _SPARSE_BELOW = 0.2  # nonzero fraction under which the NB log-gamma terms are e
 # break-even about 0.27 on 1 and 2 threads, 512 x 2,000 minibatches)
 
 
-def _at_counts(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Flat positions of the nonzero counts of ``x``, their values, and ``theta`` (broadcast to ``x``) there."""
-    flat = x.reshape(-1)
-    where = torch.nonzero(flat > 0).squeeze(1)
+def _at_counts(x: torch.Tensor, theta: torch.Tensor, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The counts of ``x`` at flat positions ``where``, and ``theta`` (broadcast to ``x``) there."""
     if theta.numel() == x.shape[-1]:  # one value per feature: index it directly, no broadcast copy
-        return where, flat[where], theta.reshape(-1)[where % x.shape[-1]]
-    return where, flat[where], theta.expand_as(x).reshape(-1)[where]
+        return x.reshape(-1)[where], theta.reshape(-1)[where % x.shape[-1]]
+    return x.reshape(-1)[where], theta.expand_as(x).reshape(-1)[where]
 
 
 def _add_at(dense: torch.Tensor, where: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
@@ -29,32 +27,32 @@ def _add_at(dense: torch.Tensor, where: torch.Tensor, values: torch.Tensor) -> t
 class _SparseNegativeBinomialLogProb(torch.autograd.Function):
     """NB log-likelihood with its gradient written out, for sparse counts. The log-gamma terms
     ``lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)`` vanish where ``x = 0``, so they and their digamma
-    gradients are evaluated at the nonzero counts only (same values as the dense formula)."""
+    gradients are evaluated at the nonzero counts only (same values as the dense formula). ``where``: the flat
+    positions of the nonzero counts."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor, where: torch.Tensor) -> torch.Tensor:
         log_s = torch.log(theta + mu + _EPS)
         lp = theta * (torch.log(theta + _EPS) - log_s) + x * (torch.log(mu + _EPS) - log_s)
-        where, xv, tv = _at_counts(x, theta)
+        xv, tv = _at_counts(x, theta, where)
         lp = _add_at(lp, where, torch.lgamma(xv + tv) - torch.lgamma(tv) - torch.lgamma(xv + 1.0))
-        ctx.save_for_backward(x, mu, theta, log_s)
+        ctx.save_for_backward(x, mu, theta, log_s, where, xv, tv)
         return lp
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, torch.Tensor | None]:
-        x, mu, theta, log_s = ctx.saved_tensors
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, torch.Tensor | None, None]:
+        x, mu, theta, log_s, where, xv, tv = ctx.saved_tensors
         ratio = (theta + x) * torch.exp(-log_s)
         grad_mu = grad * (x / (mu + _EPS) - ratio) if ctx.needs_input_grad[1] else None
         grad_theta = None
         if ctx.needs_input_grad[2]:
             g = (torch.log(theta + _EPS) + theta / (theta + _EPS)) - log_s - ratio
-            where, xv, tv = _at_counts(x, theta)
             g = _add_at(g, where, torch.digamma(xv + tv) - torch.digamma(tv)) * grad
             # sum over the dimensions theta was broadcast along
             g = g.sum(tuple(range(g.dim() - theta.dim()))) if g.dim() > theta.dim() else g
             keep = tuple(d for d, n in enumerate(theta.shape) if n == 1 and g.shape[d] != 1)
             grad_theta = g.sum(keep, keepdim=True) if keep else g
-        return None, grad_mu, grad_theta
+        return None, grad_mu, grad_theta, None
 
 
 def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor) -> torch.Tensor:
@@ -65,8 +63,10 @@ def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor) -> t
     backward, on one CPU thread."""
     theta = log_theta.exp()
     # on CPU only: on a GPU the dense terms are cheap, and counting the nonzeros would wait for the device
-    if x.device.type == "cpu" and int((x > 0).sum()) < _SPARSE_BELOW * x.numel():
-        return _SparseNegativeBinomialLogProb.apply(x, mu, theta)
+    if x.device.type == "cpu":
+        nonzero = (x > 0).reshape(-1)
+        if int(nonzero.sum()) < _SPARSE_BELOW * x.numel():
+            return _SparseNegativeBinomialLogProb.apply(x, mu, theta, torch.nonzero(nonzero).squeeze(1))
     log_theta_mu = torch.log(theta + mu + _EPS)
     return (
         theta * (torch.log(theta + _EPS) - log_theta_mu)
