@@ -56,8 +56,9 @@ def foscttm(x: np.ndarray, y: np.ndarray, *, block: int | None = None) -> float:
 
 
 def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neighbors: int = 15) -> dict[str, float]:
-    """Leiden on UMAP's fuzzy graph of the exact 15 nearest neighbours in ``emb``
-    (:func:`crossomics.pp.neighbors.neighbor_graph`) over resolutions 0.1..2.0; the resolution with the best NMI (scIB).
+    """Leiden on UMAP's fuzzy graph of the exact ``n_neighbors`` nearest neighbours in ``emb``
+    (:func:`crossomics.pp.neighbors.neighbor_graph`) over resolutions 0.1..2.0; the resolution with the best
+    NMI (scIB).
 
     Above 50,000 cells a random 50,000 are clustered (``leiden_cells`` in the result says how many), which
     keeps the 20-resolution sweep to about a minute at 200,000 cells.
