@@ -13,6 +13,8 @@ epochs from the data size (hours per run on one CPU thread; README item 13), so 
 in ../shared/peers/README.md (synthetic 60, snare3k 20; --peer-epochs changes it) and the table says so.
 
 A run whose timing.json says "ok" is kept and not re-run (--force re-runs); --tools / --datasets pick a part.
+--bracket runs crossomics once more after the peers (``crossomics_after``): on a shared machine whose speed
+drifts, the ratio is only fair between runs that follow each other, and the two crossomics rows bracket the peers.
 Needs the peer venvs: `nice -n 19 bash ../shared/peers/setup_peers.sh` ($PEER_VENVS, default ~/.cache/crossomics-peers).
 
     nice -n 19 .venv/bin/python bench/compare_peers.py --workdir /tmp/crossomics-peers-bench
@@ -300,13 +302,14 @@ def score(data: Path, runs: list[Path], table: Path) -> list[dict]:
 
 
 def ratio_rows(rows: list[dict], ours: str = "crossomics") -> list[dict]:
-    """crossomics' value / each peer's value for every numeric column (``LOWER_IS_BETTER``: < 1 is better)."""
+    """The crossomics run ``ours``' value / each peer's value for every numeric column (``LOWER_IS_BETTER``: < 1
+    is better); the other crossomics runs (``crossomics_t2``, ``crossomics_after``) are not peers."""
     mine = next((r for r in rows if r["run"] == ours), None)
     if mine is None:
         return []
     out = []
     for r in rows:
-        if r["run"].startswith(ours):
+        if r["run"].startswith("crossomics"):
             continue
         ratio = {"run": f"{ours} / {r['run']}"}
         for c in COLUMNS:
@@ -346,6 +349,12 @@ def main() -> None:
         default=[1],
         help="thread counts for crossomics; runs past the first are named crossomics_t<N>",
     )
+    parser.add_argument(
+        "--bracket",
+        action="store_true",
+        help="run crossomics again after the peers (as crossomics_after), so that its two times bracket theirs: "
+        "this box's speed drifts by tens of percent within hours",
+    )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before a peer run is killed")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--force", action="store_true", help="re-run runs that already finished")
@@ -358,20 +367,23 @@ def main() -> None:
         data = make_data(name, args.workdir / "data", force=False)
         runs_dir = args.workdir / "runs" / name
         runs: list[Path] = []
-        for tool in args.tools:
+        tools = list(args.tools)
+        if args.bracket and "crossomics" in tools and len(tools) > 1:
+            tools.append("crossomics_after")
+        for tool in tools:
             targets = (
                 [
                     (f"crossomics{'' if i == 0 else f'_t{t}'}", t)
                     for i, t in enumerate(args.crossomics_threads)
                 ]
                 if tool == "crossomics"
-                else [(tool, 1)]
+                else [(tool, args.crossomics_threads[0] if tool == "crossomics_after" else 1)]
             )
             for run_name, threads in targets:
                 out = runs_dir / run_name
                 if not args.score_only and (args.force or not done(out)):
                     print(f"[compare] {name}: {run_name} ...", file=sys.stderr, flush=True)
-                    if tool == "crossomics":
+                    if tool.startswith("crossomics"):
                         res = run_crossomics(data, out, name, threads=threads, seed=args.seed)
                     else:
                         res = run_peer(
@@ -399,7 +411,8 @@ def main() -> None:
             "",
             "crossomics / peer (time, memory, FOSCTTM: below 1 is better; other metrics: above 1 is better)",
             markdown_table(
-                ratio_rows(rows), [c for c in COLUMNS if c not in ("status", "epochs", "threads")]
+                ratio_rows(rows) + ratio_rows(rows, ours="crossomics_after"),
+                [c for c in COLUMNS if c not in ("status", "epochs", "threads")],
             ),
         ]
         report.append("\n".join(block))

@@ -150,8 +150,12 @@ def test_ratio_rows():
         {"run": "crossomics", "total_s": 10.0, "foscttm": 0.1},
         {"run": "crossomics_t2", "total_s": 9.0},
         {"run": "scglue", "total_s": 100.0, "foscttm": 0.2},
+        {"run": "crossomics_after", "total_s": 12.0, "foscttm": 0.1},  # --bracket: the rerun after the peers
     ]
     assert compare.ratio_rows(rows) == [{"run": "crossomics / scglue", "total_s": 0.1, "foscttm": 0.5}]
+    assert compare.ratio_rows(rows, ours="crossomics_after") == [
+        {"run": "crossomics_after / scglue", "total_s": 0.12, "foscttm": 0.5}
+    ]
 
 
 def test_no_hard_coded_cuda():
