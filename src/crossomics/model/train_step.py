@@ -117,12 +117,13 @@ def joint_umap(latents: dict[str, np.ndarray], seed: int, *, max_cells: int = UM
     names = list(latents)
     z = np.vstack([latents[k] for k in names]).astype(np.float32)
     fit = seeded_subset(len(z), max_cells, seed)
-    layout = umap_layout(z[fit], neighbor_graph(z[fit], n_neighbors=15), seed=seed)
+    laid_out = z[fit]
+    layout = umap_layout(laid_out, neighbor_graph(laid_out, n_neighbors=15), seed=seed)
     xy = np.empty((len(z), 2), np.float32)
     xy[fit] = layout
     rest = np.setdiff1d(np.arange(len(z)), fit)
     if rest.size:
-        near = NearestNeighbors(n_neighbors=10).fit(z[fit]).kneighbors(z[rest], return_distance=False)
+        near = NearestNeighbors(n_neighbors=10).fit(laid_out).kneighbors(z[rest], return_distance=False)
         xy[rest] = layout[near].mean(axis=1)
     out, start = {}, 0
     for k in names:
