@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+import torch
 from sklearn.metrics import silhouette_score
 from sklearn.neighbors import NearestNeighbors
 
 from crossomics.pp.neighbors import neighbor_graph
-from crossomics.tl.umap import curve_parameters, pca_start, umap_layout
+from crossomics.tl.umap import REPULSION_EPS, curve_parameters, layout_gradient, pca_start, umap_layout
 
 
 def clusters(seed: int = 0, n: int = 600, dim: int = 16, k: int = 4):
@@ -54,3 +55,23 @@ def test_tiny_and_degenerate_inputs():
     assert umap_layout(line, neighbor_graph(line), seed=0, n_epochs=20).shape == (50, 2)
     no_edges = neighbor_graph(line, n_neighbors=1)  # each cell's only neighbour is itself
     assert no_edges.nnz == 0 and umap_layout(line, no_edges, seed=0).shape == (50, 2)
+
+
+def test_written_out_gradient_is_the_objectives():
+    """layout_gradient equals autograd's gradient of UMAP's objective (attraction over the edges, repulsion over
+    the negative pairs except a cell with itself, over the number of edges)."""
+    gen = torch.Generator().manual_seed(0)
+    xy = torch.randn(40, 2, generator=gen, dtype=torch.float64) * 3
+    head, tail = torch.randint(40, (60,), generator=gen), torch.randint(40, (60,), generator=gen)
+    neg_head = head.repeat(5)
+    neg_tail = torch.randint(40, (300,), generator=gen)
+    neg_tail[:7] = neg_head[:7]  # some pairs of a cell with itself
+    a, b = curve_parameters(0.5, 1.0)
+    x = xy.clone().requires_grad_(True)
+    d2 = ((x[head] - x[tail]) ** 2).sum(1)
+    nd2 = ((x[neg_head] - x[neg_tail]) ** 2).sum(1) + REPULSION_EPS
+    repel = torch.log1p(a * nd2.pow(b)) - torch.log(a * nd2.pow(b))
+    ((torch.log1p(a * d2.pow(b)).sum() + repel[neg_head != neg_tail].sum()) / len(head)).backward()
+    got = layout_gradient(xy, head, tail, neg_head, neg_tail, a, b)
+    assert torch.allclose(got, x.grad, rtol=1e-9, atol=1e-12)
+    assert got.abs().sum() > 0

@@ -4,8 +4,9 @@ The objective is UMAP's (McInnes, Healy & Melville 2018): each epoch samples eve
 proportional to its weight, pulls its two ends together with ``-log q`` and pushes the head away from
 ``negative_rate`` random cells with ``-log(1 - q)``, where ``q = 1 / (1 + a d^(2b))``. Unlike umap-learn's
 per-edge SGD, every sampled edge of an epoch contributes to one gradient, and Adam takes the step (learning
-rate falling linearly to 0), which keeps full-batch steps stable. The start is the first two principal
-components of the embedding, which keeps separate components apart without a spectral decomposition.
+rate falling linearly to 0), which keeps full-batch steps stable. The gradient is written out
+(:func:`layout_gradient`), not taped. The start is the first two principal components of the embedding, which
+keeps separate components apart without a spectral decomposition.
 """
 
 from __future__ import annotations
@@ -39,6 +40,40 @@ def pca_start(rep: np.ndarray, seed: int) -> np.ndarray:
     return xy + np.random.default_rng(seed).normal(scale=1e-4, size=xy.shape)
 
 
+def layout_gradient(
+    xy: torch.Tensor,
+    head: torch.Tensor,
+    tail: torch.Tensor,
+    neg_head: torch.Tensor,
+    neg_tail: torch.Tensor,
+    a: float,
+    b: float,
+) -> torch.Tensor:
+    """Gradient in ``xy`` of UMAP's objective over one epoch's sampled edges ``head -> tail`` and negative
+    pairs ``neg_head -> neg_tail``, divided by the number of edges (the mean :func:`umap_layout` minimises).
+
+    Written out instead of taped by autograd (one thread: a layout of 4,000 cells 3.1 -> 1.8 s, of 20,618 cells
+    6.8 -> 4.5 s). For a pair at squared distance ``d2``, the attraction ``log(1 + a d2^b)`` has ``d/dd2 = b a
+    d2^b / (d2 (1 + a d2^b))``; the repulsion ``-log(1 - q) = log(1 + a d2^b) - log(a d2^b)`` has that minus
+    ``b / d2``; ``d(d2)/d(head) = 2 (head - tail)``. Pairs of a cell with itself do not push. (``index_add_``
+    with ``alpha=-1`` took twice as long as adding the negated rows.)
+    """
+    diff = xy[head] - xy[tail]
+    d2 = (diff * diff).sum(1)
+    ad2b = a * d2.pow(b)
+    pull = b * ad2b / (d2.clamp_min(1e-30) * (1 + ad2b))
+    neg_diff = xy[neg_head] - xy[neg_tail]
+    nd2 = (neg_diff * neg_diff).sum(1) + REPULSION_EPS
+    nad2b = a * nd2.pow(b)
+    push = (b * nad2b / (1 + nad2b) - b) / nd2 * (neg_head != neg_tail)
+    scale = 2.0 / max(len(head), 1)
+    g_pull = diff * (pull * scale).unsqueeze(1)
+    g_push = neg_diff * (push * scale).unsqueeze(1)
+    grad = torch.zeros_like(xy)
+    grad.index_add_(0, head, g_pull).index_add_(0, tail, -g_pull)
+    return grad.index_add_(0, neg_head, g_push).index_add_(0, neg_tail, -g_push)
+
+
 def umap_layout(
     rep: np.ndarray,
     graph: sp.spmatrix,
@@ -70,7 +105,7 @@ def umap_layout(
     a, b = curve_parameters(min_dist, spread)
 
     gen = torch.Generator().manual_seed(seed)
-    xy = torch.tensor(pca_start(rep, seed), dtype=torch.float32, requires_grad=True)
+    xy = torch.tensor(pca_start(rep, seed), dtype=torch.float32)
     opt = torch.optim.Adam([xy], lr=learning_rate)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: 1.0 - e / n_epochs)
     for _ in range(n_epochs):
@@ -78,13 +113,7 @@ def umap_layout(
         h, t = head[pick], tail[pick]
         neg_h = h.repeat(negative_rate)
         neg_t = torch.randint(n, (len(neg_h),), generator=gen)
-        d2 = ((xy[h] - xy[t]) ** 2).sum(1)
-        attract = torch.log1p(a * d2.pow(b)).sum()
-        nd2 = ((xy[neg_h] - xy[neg_t]) ** 2).sum(1) + REPULSION_EPS
-        # -log(1 - q) = log(1 + a d^2b) - log(a d^2b)
-        repel = (torch.log1p(a * nd2.pow(b)) - torch.log(a * nd2.pow(b)))[neg_h != neg_t].sum()
-        opt.zero_grad()
-        ((attract + repel) / max(len(h), 1)).backward()
+        xy.grad = layout_gradient(xy, h, t, neg_h, neg_t, a, b)
         opt.step()
         sched.step()
-    return xy.detach().numpy().astype(np.float32)
+    return xy.numpy().astype(np.float32)
