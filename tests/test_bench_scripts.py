@@ -158,6 +158,15 @@ def test_ratio_rows():
     ]
 
 
+def test_process_seconds_count_imports_for_every_tool(tmp_path):
+    """Peers time themselves after their imports; the table's process_s is the whole child process for all."""
+    compare = _load("compare_peers")
+    assert compare.process_seconds(tmp_path, {"run": "crossomics_after", "total_s": 41.0}) == 41.0
+    assert compare.process_seconds(tmp_path, {"run": "scglue", "total_s": 340.0}) is None  # no process.json
+    (tmp_path / "process.json").write_text('{"status": "ok", "wall_s": 344.64}')
+    assert compare.process_seconds(tmp_path, {"run": "scglue", "total_s": 340.0}) == 344.6
+
+
 def test_no_hard_coded_cuda():
     """The GPU path is the CPU path with another device: no source file pins tensors to CUDA by hand."""
     src = Path(__file__).resolve().parents[1] / "src" / "crossomics"
