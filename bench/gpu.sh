@@ -12,10 +12,13 @@
 #   * bench/scale.py on 100,000 simulated cells (10 CPU threads), simulated first; its run is killed at the
 #     budget (BUDGET seconds from the start) and then records the stages it finished.
 # Knobs (environment): BUDGET (s, default 420), PY (python3), DEVICE (cuda), SCALE_CELLS (100000),
-# SNARE_ARGS / SCALE_ARGS (extra options, e.g. "--max-epochs 2" for a dry run on the CPU).
+# RUNS ("snare scale"; "scale" alone gives the whole budget and SCALE_THREADS to the scale run, which every
+# earlier device session ran out of time in), SCALE_THREADS (10), SNARE_ARGS / SCALE_ARGS (extra options, e.g.
+# "--max-epochs 2" for a dry run on the CPU).
 set -u
 OUT=$(realpath -m "${1:?usage: bash bench/gpu.sh OUT}")
 BUDGET=${BUDGET:-420} PY=${PY:-python3} DEVICE=${DEVICE:-cuda} N=${SCALE_CELLS:-100000}
+RUNS=" ${RUNS:-snare scale} " SCALE_THREADS=${SCALE_THREADS:-10}
 cd "$(dirname "$0")/.."
 mkdir -p "$OUT"
 W=/tmp/crossomics-gpu
@@ -49,29 +52,33 @@ threads() { export OMP_NUM_THREADS=$1 MKL_NUM_THREADS=$1 OPENBLAS_NUM_THREADS=$1
 left() { echo $((BUDGET - SECONDS)); }
 
 # SNARE-seq, all cells
-( threads 6
+[[ $RUNS == *" snare "* ]] && ( threads 6
   timeout -k 10 "$(left)" $PY bench/snare_integration.py --device "$DEVICE" --data .gpudata --skip report \
     --outdir "$W/snare" ${SNARE_ARGS:-} > "$OUT/snare.log" 2>&1
   echo "snare_integration exit $? after $SECONDS s" >> "$OUT/snare.log" ) &
 
 # N cells: simulate (timed here; scale.py finds the data), then the run with what is left of the budget
-( threads 10
+[[ $RUNS == *" scale "* ]] && ( threads "$SCALE_THREADS"
   S=$SECONDS
   timeout "$(left)" $PY -c "from crossomics.datasets.scale import write_scale; write_scale('$W/scale/data_$N', n_cells=$N, seed=0)"
   echo "simulate $N: exit $? in $((SECONDS - S)) s"
   [ "$(left)" -gt 60 ] && timeout "$(($(left) + 30))" $PY bench/scale.py --sizes "$N" --device "$DEVICE" \
-    --skip report --threads 10 --timeout "$(($(left) - 15))" --workdir "$W/scale" --plot "$OUT/scale.png" ${SCALE_ARGS:-}
+    --skip report --threads "$SCALE_THREADS" --timeout "$(($(left) - 15))" --workdir "$W/scale" --plot "$OUT/scale.png" ${SCALE_ARGS:-}
   echo "scale exit $? after $SECONDS s" ) > "$OUT/scale.log" 2>&1 &
 wait
 
 # results, flat: env.log snare.log scale.log scale_run.log snare_figures.json snare_integration.json
 # scale_results.json scale.png
-grep '^{"foscttm"' "$OUT/snare.log" | tail -1 > "$OUT/snare_figures.json"
+[ -f "$OUT/snare.log" ] && grep '^{"foscttm"' "$OUT/snare.log" | tail -1 > "$OUT/snare_figures.json"
 cp "$W/snare/results/metrics/integration.json" "$OUT/snare_integration.json" 2>/dev/null
 cp "$W/scale/scale_results.json" "$OUT/" 2>/dev/null
 cp "$W/scale/run_$N.log" "$OUT/scale_run.log" 2>/dev/null
 stages() { tr '\r' '\n' < "$1" | grep -aoE "$2" | cut -c1-500; }  # stage lines may follow a progress bar
-echo "== snare"; stages "$OUT/snare.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|^SNARE.*|^[a-z_]+ +[-0-9.]+.*|.*exit.*'
-echo "== scale"; stages "$OUT/scale.log" '^\[.*|^simulate.*|^\|.*|.*exit.*'
-stages "$OUT/scale_run.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|train:.*' | tail -4
+if [ -f "$OUT/snare.log" ]; then
+  echo "== snare"; stages "$OUT/snare.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|^SNARE.*|^[a-z_]+ +[-0-9.]+.*|.*exit.*'
+fi
+if [ -f "$OUT/scale.log" ]; then
+  echo "== scale"; stages "$OUT/scale.log" '^\[.*|^simulate.*|^\|.*|.*exit.*'
+  [ -f "$OUT/scale_run.log" ] && stages "$OUT/scale_run.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|train:.*' | tail -4
+fi
 ls -la "$OUT"
