@@ -249,8 +249,8 @@ def run_crossomics(data: Path, out: Path, name: str, *, threads: int, seed: int)
     return info
 
 
-def run_peer(tool: str, data: Path, out: Path, *, epochs: int | None, timeout: float) -> dict:
-    """One peer runner in its own venv, one thread; killed after ``timeout`` seconds."""
+def run_peer(tool: str, data: Path, out: Path, *, epochs: int | None, timeout: float, seed: int = 0) -> dict:
+    """One peer runner in its own venv, one thread, seeded like crossomics; killed after ``timeout`` seconds."""
     cmd = [
         str(peer_python(tool)),
         "-W",
@@ -266,6 +266,8 @@ def run_peer(tool: str, data: Path, out: Path, *, epochs: int | None, timeout: f
         str(out),
         "--threads",
         "1",
+        "--seed",
+        str(seed),
     ]
     if epochs:
         cmd += ["--max-epochs", str(epochs)]
@@ -372,7 +374,7 @@ def main() -> None:
         "this box's speed drifts by tens of percent within hours",
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds before a peer run is killed")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of every tool's run")
     parser.add_argument("--force", action="store_true", help="re-run runs that already finished")
     parser.add_argument("--score-only", action="store_true", help="score and tabulate the runs already there")
     args = parser.parse_args()
@@ -408,6 +410,7 @@ def main() -> None:
                             out,
                             epochs=epochs[name] if tool in CAPPED else None,
                             timeout=args.timeout,
+                            seed=args.seed,
                         )
                     print(f"[compare] {name}: {run_name} {res['status']}", file=sys.stderr, flush=True)
                 if (out / "embeddings.npz").exists():
