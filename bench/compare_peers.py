@@ -67,7 +67,7 @@ LOWER_IS_BETTER = {"total_s", "process_s", "integ_s", "peak_rss_mib", "foscttm"}
 # stages beyond integration + cross generation (scCross' runner simulates and perturbs; crossomics run also
 # simulates, perturbs and reports): integ_s is process_s without them. process_s is the tool's child process from
 # start to exit, Python start-up and imports included, for every tool; total_s is what the tool timed itself (the
-# peers start their clock after importing torch, scanpy and their package, 3.5-5 s here)
+# peers start their clock after importing torch, scanpy and their package: 3.4-8 s of start-up and imports here)
 EXTRA_STAGES = {"multi_sim", "perturbation", "simulate", "perturb", "report"}
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
