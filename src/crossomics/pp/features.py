@@ -20,11 +20,13 @@ import pandas as pd
 import scipy.sparse as sp
 from anndata import AnnData
 from scipy.stats import spearmanr
-from sklearn.decomposition import PCA, TruncatedSVD
+from sklearn.decomposition import PCA
 
 from .._keys import KEYS, MODALITY_ADT, MODALITY_ATAC, MODALITY_RNA
 from ..io.layout import Layout
 from ..io.write import write_h5ad
+from ..settings import default_threads
+from .truncated_svd import truncated_svd_components
 
 NORM_LOG = "log1p_cp10k"
 NORM_TFIDF = "tfidf"
@@ -202,11 +204,11 @@ def _fit_scaled_pca(normalised, n_comps: int, seed: int, clip: float) -> dict[st
 
 def _fit_lsi(normalised: sp.csr_matrix, depth: np.ndarray, n_comps: int, seed: int) -> dict[str, Any]:
     n_fit = min(n_comps + 1, min(normalised.shape) - 1)
-    svd = TruncatedSVD(n_components=n_fit, algorithm="randomized", random_state=seed).fit(normalised)
-    first = normalised @ svd.components_[0]
+    components = truncated_svd_components(normalised, n_fit, seed=seed, threads=default_threads())
+    first = normalised @ components[0]
     rho = float(spearmanr(first, np.log1p(depth)).statistic) if np.ptp(depth) > 0 else 0.0
     drop = bool(abs(rho) > DEPTH_CORRELATION_CUTOFF)
-    kept = svd.components_[int(drop) : int(drop) + n_comps]
+    kept = components[int(drop) : int(drop) + n_comps]
     loadings = kept.T.astype(np.float32)
     n_kept = loadings.shape[1]
     return {
