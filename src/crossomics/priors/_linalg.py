@@ -10,6 +10,8 @@ import scipy.linalg
 import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
+from ..pp.truncated_svd import threaded_dot
+from ..settings import default_threads
 from ._matrix import column_mean_sd
 
 Apply = Callable[[np.ndarray], np.ndarray]
@@ -35,11 +37,12 @@ class Standardised:
     def dot(self, m: np.ndarray) -> np.ndarray:
         """``Z @ m`` for ``m`` of shape (columns, r)."""
         scaled = m * self.scale[:, None]
-        return np.asarray(self.x @ scaled) - (self.mean @ scaled)[None, :]
+        return threaded_dot(self.x, scaled, default_threads()) - (self.mean @ scaled)[None, :]
 
     def tdot(self, n: np.ndarray) -> np.ndarray:
         """``Z.T @ n`` for ``n`` of shape (rows, r)."""
-        return self.scale[:, None] * (np.asarray(self.x.T @ n) - self.mean[:, None] * n.sum(axis=0)[None, :])
+        product = threaded_dot(self.x.T, n, default_threads())
+        return self.scale[:, None] * (product - self.mean[:, None] * n.sum(axis=0)[None, :])
 
 
 def randomized_svd(
