@@ -60,13 +60,22 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
             "Give data of the modality the model was trained on, with the same feature names."
         )
         raise InputError(msg)
+    own_order = present.size == adata.n_vars == names.size and (pos == np.arange(names.size)).all()
     if isinstance(mat, CSRDataset):
         backed = BackedCounts(mat)
-        if present.size == adata.n_vars == names.size and (pos == np.arange(names.size)).all():
+        if own_order:
             return backed, 0  # written by `crossomics preprocess`, whose counts were validated
         mat = backed
-    selector = sp.csr_matrix((np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size))
-    parts = [sp.csr_matrix(sp.csr_matrix(b) @ selector, dtype=np.float32) for b in row_blocks(mat)]
+    # 100k cells x 50k peaks: a float32 copy 0.3 s, picking columns 1.7 s, the selector product 6 s
+    if own_order:
+        parts = [sp.csr_matrix(b).astype(np.float32) for b in row_blocks(mat)]
+    elif present.size == names.size:
+        parts = [sp.csr_matrix(b)[:, pos].astype(np.float32) for b in row_blocks(mat)]
+    else:
+        selector = sp.csr_matrix(
+            (np.ones(present.size), (pos[present], present)), shape=(adata.n_vars, names.size)
+        )
+        parts = [sp.csr_matrix(sp.csr_matrix(b) @ selector, dtype=np.float32) for b in row_blocks(mat)]
     counts = parts[0] if len(parts) == 1 else sp.vstack(parts, format="csr")
     bad = ~np.isfinite(counts.data)
     if bad.any():
