@@ -53,6 +53,23 @@ def test_select_counts_keeps_own_features_on_disk_and_loads_other_selections(pre
     assert (a != b).nnz == 0
 
 
+def test_select_counts_copy_pick_and_product_give_the_requested_columns(preprocessed_atac):
+    """Own features in order (a copy), all present in another order (a column pick), some missing (the
+    selector product): each the loaded counts' columns, float32, zeros for the missing feature."""
+    loaded = read_preprocessed(preprocessed_atac)
+    dense = loaded.layers["counts"].toarray()
+    own = list(loaded.var_names)
+    for names in (own, own[::-1][:50] + own[:3], [own[7], "chrZ:1-2", own[2]]):
+        counts, missing = select_counts(loaded, names, source="test")
+        pos = loaded.var_names.get_indexer(names)
+        expected = np.where(pos >= 0, dense[:, pos], 0)
+        assert counts.dtype == np.float32 and missing == int((pos < 0).sum())
+        np.testing.assert_array_equal(counts.toarray(), expected)
+    copied, _ = select_counts(loaded, own, source="test")
+    copied.data[:] = -1  # a copy: the sample's own counts are untouched
+    assert loaded.layers["counts"].data.min() >= 0
+
+
 def test_backed_training_data_reads_batches_from_disk(demo_data, demo_run, tmp_path):
     out = copy_inputs(demo_run, tmp_path)
     rows = read_samplesheet(sheet_for(demo_data, tmp_path))
