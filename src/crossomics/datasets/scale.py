@@ -142,8 +142,9 @@ class _AtacSampler:
         self.driver_peaks = np.flatnonzero(w != 0)
         self.driver_w = w[self.driver_peaks]
         type_logits = noise + effects[:, gene_of_peak] * link  # types x peaks
-        self.type_rates = np.exp(type_logits)
-        fixed = self.type_rates.copy()
+        type_rates = np.exp(type_logits)
+        self.driver_rates = type_rates[:, self.driver_peaks]  # types x driver-linked peaks
+        fixed = type_rates.copy()
         fixed[:, self.driver_peaks] = 0.0
         self.fixed_mass = fixed.sum(axis=1)
         self.fixed_cdf = np.cumsum(fixed, axis=1) / self.fixed_mass[:, None]
@@ -151,7 +152,7 @@ class _AtacSampler:
 
     def sample(self, types: np.ndarray, driver: np.ndarray, rng: np.random.Generator) -> sp.csr_matrix:
         n = len(types)
-        drv = self.type_rates[types][:, self.driver_peaks] * np.exp(np.outer(driver, self.driver_w))
+        drv = self.driver_rates[types] * np.exp(np.outer(driver, self.driver_w))
         mass = self.fixed_mass[types] + drv.sum(axis=1)
         depth = rng.lognormal(np.log(ATAC_DEPTH), 0.4, n) / mass
         drv_counts = rng.poisson(drv * depth[:, None])
