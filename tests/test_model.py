@@ -102,3 +102,21 @@ def test_threads_reach_torch(demo_data, demo_run, tmp_path):
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_training_reduction_is_the_stored_one_or_the_same_projection(demo_run, monkeypatch):
+    """Training takes each sample's ``obsm["X_reduced"]``; without it, projecting the counts gives the same."""
+    from crossomics.io.read import read_preprocessed
+
+    samples = {"rna_a": "rna", "atac_a": "atac", "rna_b": "rna", "adt_b": "adt"}
+    adatas = {s: read_preprocessed(demo_run / "preprocess" / f"{s}.h5ad") for s in samples}
+    model = CrossModel.from_preprocessed(adatas, samples)
+    with monkeypatch.context() as patch:
+        patch.setattr(model, "reduced", lambda *a: pytest.fail("projected although X_reduced was stored"))
+        _, stored = model.training_data(adatas)
+    for adata in adatas.values():
+        del adata.obsm["X_reduced"]
+    _, projected = model.training_data(adatas)
+    for s in samples:
+        assert stored[s].dtype == np.float32
+        np.testing.assert_array_equal(stored[s], projected[s])

@@ -168,10 +168,18 @@ class CrossModel:
         return encoder_inputs(reduced, graph)
 
     def training_data(self, adatas: dict[str, AnnData]) -> tuple[dict[str, DomainData], dict[str, np.ndarray]]:
-        """Per-domain training data and reduced representations of the training cells."""
+        """Per-domain training data and reduced representations of the training cells.
+
+        The reduced representation is the ``obsm["X_reduced"]`` that preprocessing wrote (the projection of the
+        same counts, computed once: 100k ATAC cells take 8 s to project again), else the projection.
+        """
         data, reduced = {}, {}
         for name, info in self.domains.items():
-            reduced[name], _ = self.reduced(adatas[name], name)
+            stored = adatas[name].obsm.get(KEYS.reduced)
+            if stored is not None and np.shape(stored)[1] == np.shape(info.preprocess["loadings"])[1]:
+                reduced[name] = np.asarray(stored, dtype=np.float32)
+            else:
+                reduced[name], _ = self.reduced(adatas[name], name)
             counts, _ = select_counts(adatas[name], info.features, source=f"sample {name}")
             data[name] = DomainData(name, self.inputs_from_reduced(reduced[name]), counts)
         return data, reduced
