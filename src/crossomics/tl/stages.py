@@ -20,7 +20,7 @@ import pandas as pd
 from .._keys import KEYS
 from ..errors import InputError
 from ..io.layout import Layout
-from ..io.read import read_cell_subset, read_matrix
+from ..io.read import read_cell_subset, read_matrix, read_preprocessed
 from ..io.samplesheet import SampleRow
 from ..io.write import write_h5ad, write_json
 from ..metrics.generation import fidelity_cells, generation_fidelity, simulation_realism
@@ -140,7 +140,7 @@ def _preprocessed(layout: Layout, sample: str, cache: dict[str, ad.AnnData]) -> 
         if not path.is_file():
             msg = f"{path}: missing; generation reads preprocessed cells. Run `crossomics preprocess` first."
             raise InputError(msg)
-        cache[sample] = ad.read_h5ad(path)
+        cache[sample] = read_preprocessed(path)  # without the normalised X, which generation never reads
     return cache[sample]
 
 
