@@ -120,3 +120,17 @@ def test_training_reduction_is_the_stored_one_or_the_same_projection(demo_run, m
     for s in samples:
         assert stored[s].dtype == np.float32
         np.testing.assert_array_equal(stored[s], projected[s])
+
+
+def test_stored_reduction_only_for_the_same_preprocessing(demo_run):
+    """Another sample's reduction (its own fit) or raw counts are never taken for this domain's."""
+    from crossomics.io.read import read_preprocessed
+    from crossomics.model.inputs import stored_reduction
+
+    a = read_preprocessed(demo_run / "preprocess" / "rna_a.h5ad")
+    b = read_preprocessed(demo_run / "preprocess" / "rna_b.h5ad")
+    params_a = CrossModel.load(demo_run / "model").domains["rna_a"].preprocess
+    np.testing.assert_array_equal(stored_reduction(a, params_a), a.obsm["X_reduced"])
+    assert stored_reduction(b, params_a) is None
+    raw = ad.AnnData(X=a.layers["counts"], obs=a.obs, var=a.var)
+    assert stored_reduction(raw, params_a) is None

@@ -20,7 +20,7 @@ from ..module.network import Architecture, CrossNetwork, DomainSpec
 from ..priors.joint_prior import joint_prior
 from ..settings import resolve_device, seed_everything, set_threads
 from ..train import AnchorPairs, DomainData, LossWeights, TrainConfig, Trainer
-from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph
+from .inputs import encoder_inputs, reduced_from_counts, select_counts, smoothing_graph, stored_reduction
 
 CHUNK = 8192  # cells per chunk when projecting or encoding many cells
 
@@ -175,11 +175,8 @@ class CrossModel:
         """
         data, reduced = {}, {}
         for name, info in self.domains.items():
-            stored = adatas[name].obsm.get(KEYS.reduced)
-            if stored is not None and np.shape(stored)[1] == np.shape(info.preprocess["loadings"])[1]:
-                reduced[name] = np.asarray(stored, dtype=np.float32)
-            else:
-                reduced[name], _ = self.reduced(adatas[name], name)
+            stored = stored_reduction(adatas[name], info.preprocess)
+            reduced[name] = stored if stored is not None else self.reduced(adatas[name], name)[0]
             counts, _ = select_counts(adatas[name], info.features, source=f"sample {name}")
             data[name] = DomainData(name, self.inputs_from_reduced(reduced[name]), counts)
         return data, reduced

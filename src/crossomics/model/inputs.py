@@ -91,3 +91,20 @@ def select_counts(adata: AnnData, features: list[str], *, source: str) -> tuple[
 def reduced_from_counts(counts: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
     """The reduced representation of raw ``counts`` (columns in ``params["features"]`` order)."""
     return project(counts, params).astype(np.float32)
+
+
+def stored_reduction(adata: AnnData, params: dict[str, Any]) -> np.ndarray | None:
+    """``obsm["X_reduced"]`` (float32) when ``adata`` was preprocessed with exactly ``params``: then it is what
+    :func:`reduced_from_counts` computes from the sample's counts (100k ATAC cells: 6 s to recompute). ``None``
+    for any other input (raw counts, or a sample preprocessed with another fit)."""
+    stored = adata.obsm.get(KEYS.reduced)
+    own = adata.uns.get(KEYS.preprocess)
+    if stored is None or own is None or set(own) != set(params):
+        return None
+    for key, value in params.items():
+        a, b = np.asarray(own[key]), np.asarray(value)
+        if a.dtype.kind in "OUS" or b.dtype.kind in "OUS":
+            a, b = a.astype(str), b.astype(str)
+        if not np.array_equal(a, b):
+            return None
+    return np.asarray(stored, dtype=np.float32)

@@ -110,6 +110,9 @@ class PerturbationEngine:
         Boolean mask of the cells that are perturbed and reported.
     decode_idx
         Positions (among the focus cells) of the cells whose decoded values are averaged.
+    reduced
+        The cells' reduced representation when it is already known (a preprocessed sample's
+        ``obsm["X_reduced"]``, see :func:`crossomics.model.inputs.stored_reduction`); else projected from ``counts``.
     """
 
     def __init__(
@@ -122,13 +125,14 @@ class PerturbationEngine:
         focus: np.ndarray,
         decode_idx: np.ndarray,
         perturbation: Perturbation,
+        reduced: np.ndarray | None = None,
     ) -> None:
         self.model, self.domain, self.targets, self.perturbation = model, domain, targets, perturbation
         self.params = model.domains[domain].preprocess
         self.counts = sp.csr_matrix(counts, dtype=np.float64)
         self.columns = sp.csc_matrix(self.counts)
         self.totals = np.asarray(self.counts.sum(axis=1)).ravel()
-        self.reduced = self._reduce(self.counts)
+        self.reduced = self._reduce(self.counts) if reduced is None else reduced
         self.graph = model.smoothing_graph(self.reduced)
         self.graph_by_column = None if self.graph is None else sp.csc_matrix(self.graph)
         self.z0 = model.embed_inputs(model.inputs_from_reduced(self.reduced, self.graph), domain)

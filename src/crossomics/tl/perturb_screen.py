@@ -26,7 +26,7 @@ from .._keys import KEYS
 from .._sampling import seeded_subset
 from ..errors import InputError
 from ..model import CrossModel
-from ..model.inputs import select_counts
+from ..model.inputs import select_counts, stored_reduction
 from . import perturb_inputs as pin
 from .perturb import GeneResult, Perturbation, PerturbationEngine, feature_effects
 from .perturb_condition import ConditionContext, condition_features
@@ -200,6 +200,7 @@ def perturb_screen(
         focus=focus,
         decode_idx=decode_idx,
         perturbation=options.perturbation,
+        reduced=stored_reduction(adata, model.domains[domain].preprocess),
     )
     types = adata.obs[KEYS.cell_type].astype(str).to_numpy() if KEYS.cell_type in adata.obs else None
     cell_ctx = CellTypeContext.build(engine, types)
