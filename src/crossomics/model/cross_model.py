@@ -170,8 +170,8 @@ class CrossModel:
     def training_data(self, adatas: dict[str, AnnData]) -> tuple[dict[str, DomainData], dict[str, np.ndarray]]:
         """Per-domain training data and reduced representations of the training cells.
 
-        The reduced representation is the ``obsm["X_reduced"]`` that preprocessing wrote (the projection of the
-        same counts, computed once: 100k ATAC cells take 8 s to project again), else the projection.
+        The reduced representation is the sample's stored one when preprocessing wrote it with the domain's
+        parameters (:func:`~crossomics.model.inputs.stored_reduction`), else the projection of its counts.
         """
         data, reduced = {}, {}
         for name, info in self.domains.items():

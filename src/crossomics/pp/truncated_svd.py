@@ -2,7 +2,7 @@
 
 :func:`truncated_svd_components` does the arithmetic of scikit-learn's ``TruncatedSVD(algorithm="randomized")``
 (the Halko-Martinsson-Tropp range finder with 5 LU-normalised power iterations and 10 oversamples), so its
-components are those of scikit-learn bit for bit (``tests/test_preprocess.py`` checks this). Only the products
+components are those of scikit-learn bit for bit (``tests/test_truncated_svd.py`` checks this). Only the products
 ``A @ Q`` and ``A.T @ Q`` differ: SciPy runs each on one core (with the GIL released), and on 100,000 ATAC
 cells x 50,000 peaks they were 72% of preprocessing. :func:`threaded_dot` splits a CSR product by rows and a
 CSC (transposed) one by the columns of ``Q``; every output element is then summed by SciPy's own loop in its
