@@ -9,6 +9,7 @@ from scipy import stats
 
 from crossomics.module.modality_vae import ModalityVAE, kl_normal
 from crossomics.module.network import Architecture, CrossNetwork, DomainSpec, anchor_distance
+from crossomics.nn import distributions
 from crossomics.nn.distributions import bernoulli_log_prob, nb_log_prob, sample_counts
 
 
@@ -32,11 +33,21 @@ def dense_nb_log_prob(x, mu, log_theta):
     )
 
 
+def nb_counts(gen, rate, dtype=torch.float64):
+    """40 x 60 counts around ``rate``, with a few above the count tables (> 32) and a few fractional ones."""
+    x = torch.poisson(torch.rand(40, 60, generator=gen, dtype=dtype) * rate, generator=gen)
+    x[::7, 3] = 40.0 + torch.arange(len(x[::7, 3]), dtype=dtype)  # above _TABLE_MAX_COUNT
+    x[5, 10:12] = torch.tensor([0.5, 2.25], dtype=dtype)  # fractional: the special functions
+    return x
+
+
 @pytest.mark.parametrize("theta_shape", [(60,), (1, 60), (40, 60)])
-def test_sparse_nb_log_prob_equals_the_dense_formula_with_gradients(theta_shape):
+@pytest.mark.parametrize(("rate", "path"), [(0.1, "sparse"), (3.0, "dense")])
+def test_nb_log_prob_equals_the_written_out_formula_with_gradients(theta_shape, rate, path):
     gen = torch.Generator().manual_seed(0)
-    x = torch.poisson(torch.rand(40, 60, generator=gen) * 0.3, generator=gen).double()  # ~13% nonzero
-    assert 0 < float((x > 0).double().mean()) < 0.2  # the sparse path
+    x = nb_counts(gen, rate)
+    density = float((x > 0).double().mean())
+    assert (density < distributions._SPARSE_BELOW) == (path == "sparse")
     mu = (torch.rand(40, 60, generator=gen, dtype=torch.float64) + 0.05).requires_grad_()
     log_theta = torch.randn(theta_shape, generator=gen, dtype=torch.float64).requires_grad_()
     weight = torch.randn(40, 60, generator=gen, dtype=torch.float64)
@@ -47,15 +58,45 @@ def test_sparse_nb_log_prob_equals_the_dense_formula_with_gradients(theta_shape)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=1e-6)
     for g, w in zip(grads, want_grads):
         torch.testing.assert_close(g, w, rtol=1e-6, atol=1e-6)
-    # and on dense counts (the plain formula)
-    dense = torch.poisson(torch.full((40, 60), 3.0, dtype=torch.float64), generator=gen)
-    torch.testing.assert_close(nb_log_prob(dense, mu, log_theta), dense_nb_log_prob(dense, mu, log_theta))
+
+
+def test_nb_count_tables_in_float32_are_as_close_to_float64_as_the_special_functions():
+    """The tables sum in float64: in float32 their values and theta gradients stay within float32 rounding of
+    the float64 formula, closer than float32 lgamma/digamma differences (which cancel for large theta)."""
+    gen = torch.Generator().manual_seed(1)
+    x = nb_counts(gen, 3.0)
+    mu = torch.rand(40, 60, generator=gen, dtype=torch.float64) * 5 + 0.1
+    log_theta = torch.randn(60, generator=gen, dtype=torch.float64) * 2
+
+    def value_and_theta_grad(fn, dtype):
+        lt = log_theta.to(dtype).requires_grad_()
+        lp = fn(x.to(dtype), mu.to(dtype), lt)
+        return lp.detach().double(), torch.autograd.grad(lp.sum(), lt)[0].double()
+
+    ref_lp, ref_g = value_and_theta_grad(dense_nb_log_prob, torch.float64)
+    lp, g = value_and_theta_grad(nb_log_prob, torch.float32)
+    _, plain_g = value_and_theta_grad(dense_nb_log_prob, torch.float32)
+    assert float((lp - ref_lp).abs().max()) < 1e-4
+    assert float((g - ref_g).abs().max()) <= float((plain_g - ref_g).abs().max()) + 1e-4
 
 
 def test_bernoulli_log_prob_binarises_counts():
     logits = torch.tensor([0.0, 2.0, -2.0])
     lp = bernoulli_log_prob(torch.tensor([3.0, 1.0, 0.0]), logits)
     np.testing.assert_allclose(lp.numpy(), np.log([0.5, 1 / (1 + np.exp(-2)), 1 / (1 + np.exp(-2))]), rtol=1e-5)
+
+
+def test_bernoulli_log_prob_has_the_binary_cross_entropy_gradient():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.poisson(torch.rand(30, 50, generator=gen, dtype=torch.float64) * 0.4, generator=gen)
+    logits = (torch.randn(30, 50, generator=gen, dtype=torch.float64) * 4).requires_grad_()
+    weight = torch.randn(30, 50, generator=gen, dtype=torch.float64)
+    got = bernoulli_log_prob(x, logits)
+    want = -torch.nn.functional.binary_cross_entropy_with_logits(logits, (x > 0).double(), reduction="none")
+    torch.testing.assert_close(got, want)
+    (g,) = torch.autograd.grad((got * weight).sum(), logits)
+    (w,) = torch.autograd.grad((want * weight).sum(), logits)
+    torch.testing.assert_close(g, w)
 
 
 @pytest.mark.parametrize("likelihood", ["nb", "bernoulli", "normal"])
