@@ -34,6 +34,35 @@ def test_leiden_subsamples_large_inputs(monkeypatch):
     assert out["leiden_cells"] == 120 and out["ari_leiden"] > 0.9
 
 
+def test_leiden_sweep_has_scanpy_memberships_and_leaves_python_random_alone():
+    """The graph is built once for the sweep; every resolution gives what ``scanpy.tl.leiden`` gives."""
+    import random
+    import warnings
+
+    import anndata as ad
+    import scanpy as sc
+
+    from crossomics.metrics.integration import leiden_memberships
+    from crossomics.pp.neighbors import neighbor_graph
+
+    rng = np.random.default_rng(5)
+    emb = np.vstack([rng.normal(loc=c, size=(150, 6)) for c in (0.0, 2.0, 4.0)]).astype(np.float32)
+    graph = neighbor_graph(emb, n_neighbors=15)
+    resolutions = [0.2, 0.7, 1.5]
+    random.seed(11)
+    expected_draw = random.random()
+    random.seed(11)
+    ours = leiden_memberships(graph, resolutions, seed=4)
+    assert random.random() == expected_draw  # Python's global random stream untouched
+    a = ad.AnnData(np.zeros((len(emb), 1), np.float32))
+    for res, membership in zip(resolutions, ours):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sc.tl.leiden(a, resolution=res, key_added="cl", random_state=4, flavor="igraph", n_iterations=2, adjacency=graph)
+        np.testing.assert_array_equal(a.obs["cl"].astype(int).to_numpy(), membership)
+    assert len(set(ours[0])) < len(set(ours[-1]))
+
+
 def test_foscttm_perfect_and_random():
     rng = np.random.default_rng(1)
     x = rng.normal(size=(400, 5))
