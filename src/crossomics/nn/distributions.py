@@ -52,8 +52,9 @@ def _log_gamma_terms(
     whole = xv.to(torch.int32).clamp_(0, k)
     at = (whole + feature * (k + 1)).reshape(-1)
     lg, dg = lg_table.reshape(-1).index_select(0, at), dg_table.reshape(-1).index_select(0, at)
-    if not torch.equal(whole.to(xv.dtype), xv):  # counts above k or fractional: the special functions there
-        off = torch.nonzero((whole.to(xv.dtype) != xv).reshape(-1)).squeeze(1)
+    looked_up = whole.to(xv.dtype)
+    if not torch.equal(looked_up, xv):  # counts above k or fractional: the special functions there
+        off = torch.nonzero((looked_up != xv).reshape(-1)).squeeze(1)
         t_off = theta.reshape(-1).index_select(0, feature.expand_as(xv).reshape(-1).index_select(0, off))
         lg_off, dg_off = _special(xv.reshape(-1).index_select(0, off), t_off)
         lg.index_copy_(0, off, lg_off)
