@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..nn.distributions import bernoulli_log_prob, nb_log_prob, normal_log_prob
+from ..nn.distributions import bernoulli_cell_log_prob, nb_cell_log_prob, normal_log_prob
 from ..nn.layers import mlp
 
 
@@ -97,12 +97,10 @@ class ModalityVAE(nn.Module):
             if features is not None:
                 msg = "the negative binomial's softmax needs every feature: feature subsets are for Bernoulli/Normal"
                 raise ValueError(msg)
-            lp = nb_log_prob(counts, self.expected(logits, library), log_theta)
-        elif self.likelihood == "bernoulli":
-            lp = bernoulli_log_prob(counts, logits)
-        else:
-            lp = normal_log_prob(counts, logits, log_theta)
-        return lp.sum(-1)
+            return nb_cell_log_prob(counts, logits, library, log_theta)
+        if self.likelihood == "bernoulli":
+            return bernoulli_cell_log_prob(counts, logits)
+        return normal_log_prob(counts, logits, log_theta).sum(-1)
 
     @property
     def factorised(self) -> bool:

@@ -7,8 +7,8 @@ import torch.nn.functional as F
 
 LIKELIHOODS = ("nb", "bernoulli", "normal")
 _EPS = 1e-8
-_SPARSE_BELOW = 0.1  # nonzero fraction under which the NB log-gamma terms are evaluated at the nonzeros only (measured
-# break-even 0.10-0.14 on one thread, 512 x 2,000 minibatches, with the count tables below)
+_SPARSE_BELOW = 0.12  # nonzero fraction under which the NB count terms are evaluated at the nonzeros only (measured
+# break-even 0.12-0.16 on one thread, 512 x 2,000 minibatches, with the count tables below)
 _TABLE_MAX_COUNT = 32  # whole counts up to this take the NB log-gamma terms from per-feature tables
 
 
@@ -36,92 +36,38 @@ def _log_gamma_terms(
     x: torch.Tensor, theta: torch.Tensor, where: torch.Tensor | None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)`` and its ``theta`` derivative ``digamma(x + theta) -
-    digamma(theta)`` at every count of ``x`` (``where`` None) or at its flat positions ``where``.
+    digamma(theta)`` at every count of ``x`` (cells x features; ``where`` None) or at its flat positions ``where``,
+    with one ``theta`` per feature.
 
-    With one ``theta`` per feature, whole counts up to :data:`_TABLE_MAX_COUNT` are looked up in
-    :func:`_count_tables`: one gather each instead of three log-gamma and two digamma evaluations (the digamma
-    alone costs 30 ns per value on one CPU thread). Larger or fractional counts use the special functions."""
+    Whole counts up to :data:`_TABLE_MAX_COUNT` are looked up in :func:`_count_tables`: one gather each instead
+    of three log-gamma and two digamma evaluations (the digamma alone costs 30 ns per value on one CPU thread).
+    Larger or fractional counts use the special functions."""
     n_features = x.shape[-1]
-    if theta.numel() != n_features:  # one theta per cell and feature
-        xv, tv = (x, theta.expand_as(x)) if where is None else _at_counts(x, theta, where)
-        return _special(xv, tv)
     xv = x if where is None else x.reshape(-1)[where]
-    feature = torch.arange(n_features, device=x.device) if where is None else where % n_features
+    if where is None:
+        feature = torch.arange(n_features, device=x.device, dtype=torch.int32)
+    else:
+        feature = (where % n_features).to(torch.int32)
     k = max(min(int(xv.max()), _TABLE_MAX_COUNT), 0) if xv.numel() else 0
     lg_table, dg_table = _count_tables(theta, k)
     whole = xv.to(torch.int32).clamp_(0, k)
     at = (whole + feature * (k + 1)).reshape(-1)
     lg, dg = lg_table.reshape(-1).index_select(0, at), dg_table.reshape(-1).index_select(0, at)
-    looked_up = whole.to(xv.dtype)
-    if not torch.equal(looked_up, xv):  # counts above k or fractional: the special functions there
-        off = torch.nonzero((looked_up != xv).reshape(-1)).squeeze(1)
-        t_off = theta.reshape(-1).index_select(0, feature.expand_as(xv).reshape(-1).index_select(0, off))
-        lg_off, dg_off = _special(xv.reshape(-1).index_select(0, off), t_off)
+    off = (whole.to(xv.dtype) != xv).reshape(-1)
+    if bool(off.any()):  # counts above k or fractional: the special functions there
+        off = torch.nonzero(off).squeeze(1)
+        at_feature = off % n_features if where is None else feature.index_select(0, off)
+        lg_off, dg_off = _special(xv.reshape(-1).index_select(0, off), theta.index_select(0, at_feature))
         lg.index_copy_(0, off, lg_off)
         dg.index_copy_(0, off, dg_off)
     return lg.view_as(xv), dg.view_as(xv)
 
 
-def _at_counts(x: torch.Tensor, theta: torch.Tensor, where: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The counts of ``x`` at flat positions ``where``, and ``theta`` (broadcast to ``x``) there."""
-    return x.reshape(-1)[where], theta.expand_as(x).reshape(-1)[where]
-
-
-def _add_at(dense: torch.Tensor, where: torch.Tensor | None, values: torch.Tensor) -> torch.Tensor:
-    """``dense + values`` (``where`` None) or ``values`` added at the flat positions ``where``."""
-    if where is None:
-        return dense + values
-    dense = dense.contiguous()  # so that the flat view writes into it
-    dense.view(-1).index_add_(0, where, values)
-    return dense
-
-
-class _NegativeBinomialLogProb(torch.autograd.Function):
-    """NB log-likelihood with its gradient written out (CPU). The log-gamma terms ``lgamma(x + theta) -
-    lgamma(theta) - lgamma(x + 1)`` and their digamma gradients come from :func:`_log_gamma_terms`; they vanish
-    where ``x = 0``, so for sparse counts ``where`` (the flat positions of the nonzero counts) limits them to
-    those. Same values and gradients as the written-out formula of :func:`nb_log_prob` on a GPU."""
-
-    @staticmethod
-    def forward(
-        ctx, x: torch.Tensor, mu: torch.Tensor, theta: torch.Tensor, where: torch.Tensor | None
-    ) -> torch.Tensor:
-        log_s = torch.log(theta + mu + _EPS)
-        lp = theta * (torch.log(theta + _EPS) - log_s) + x * (torch.log(mu + _EPS) - log_s)
-        lg, dg = _log_gamma_terms(x, theta, where)
-        ctx.save_for_backward(x, mu, theta, log_s, where, dg)
-        return _add_at(lp, where, lg)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, torch.Tensor | None, None]:
-        x, mu, theta, log_s, where, dg = ctx.saved_tensors
-        ratio = (theta + x) * torch.exp(-log_s)
-        grad_mu = grad * (x / (mu + _EPS) - ratio) if ctx.needs_input_grad[1] else None
-        grad_theta = None
-        if ctx.needs_input_grad[2]:
-            g = _add_at((torch.log(theta + _EPS) + theta / (theta + _EPS)) - log_s - ratio, where, dg) * grad
-            # sum over the dimensions theta was broadcast along
-            g = g.sum(tuple(range(g.dim() - theta.dim()))) if g.dim() > theta.dim() else g
-            keep = tuple(d for d, n in enumerate(theta.shape) if n == 1 and g.shape[d] != 1)
-            grad_theta = g.sum(keep, keepdim=True) if keep else g
-        return None, grad_mu, grad_theta, None
-
-
 def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor) -> torch.Tensor:
-    """Negative-binomial log-likelihood of counts ``x`` with mean ``mu`` and inverse dispersion ``exp(log_theta)``.
-
-    On the CPU the gradient is written out (:class:`_NegativeBinomialLogProb`): the log-gamma terms come from
-    per-feature tables over whole counts, and when under :data:`_SPARSE_BELOW` of the counts are nonzero
-    (single-cell RNA: SNARE-seq 6%) they are computed at the nonzero counts only. Forward and backward on one
-    CPU thread, against the log-gamma formula under autograd: 256 x 2,000 counts at 47% nonzero 32 -> 15 ms;
-    512 x 2,000 at 6% nonzero 35 -> 28 ms."""
+    """Negative-binomial log-likelihood of counts ``x`` with mean ``mu`` and inverse dispersion ``exp(log_theta)``,
+    element by element (any shapes that broadcast), taped by autograd. :func:`nb_cell_log_prob` is the training
+    loss; this is its reference formula, and what it computes off the CPU."""
     theta = log_theta.exp()
-    # on CPU only: on a GPU the dense terms are cheap, and counting the nonzeros would wait for the device
-    if x.device.type == "cpu":
-        where = None
-        if int(x.bool().sum()) < _SPARSE_BELOW * x.numel():
-            where = torch.nonzero(x.reshape(-1)).squeeze(1)
-        return _NegativeBinomialLogProb.apply(x, mu, theta, where)
     log_theta_mu = torch.log(theta + mu + _EPS)
     return (
         theta * (torch.log(theta + _EPS) - log_theta_mu)
@@ -132,26 +78,116 @@ def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor) -> t
     )
 
 
-class _BernoulliLogProb(torch.autograd.Function):
-    """``b * logits - softplus(logits)`` for ``b = x > 0``, gradient ``b - sigmoid(logits)`` written out: a third
-    faster than the negated binary cross-entropy with its float copy of ``b`` (a 256 x 4,096 minibatch, forward
-    and backward on one CPU thread: 16 -> 11 ms)."""
+def _row_sums_at(values: torch.Tensor, where: torch.Tensor, n_features: int, n_cells: int) -> torch.Tensor:
+    """Per-cell sums of ``values`` given at the flat positions ``where`` of a cells x features matrix."""
+    cells = torch.div(where, n_features, rounding_mode="floor")
+    return values.new_zeros(n_cells).index_add_(0, cells, values)
+
+
+class _NegativeBinomialCellLogProb(torch.autograd.Function):
+    """Per-cell NB log-likelihood ``sum_j nb_log_prob(x, softmax(logits) * library, log theta)`` with its gradient
+    in ``logits`` and ``theta`` written out (CPU), so that no cells x features intermediate is taped.
+
+    Each cell's sum is assembled from products: ``sum_j theta_j (log theta_j - log s_ij)`` is a matrix-vector
+    product with ``s = theta + mu``, and the ``x`` terms and the log-gamma terms (from :func:`_log_gamma_terms`)
+    are taken only at the nonzero counts when ``where`` lists them (sparse counts). The gradient in ``mu`` is
+    ``h / mu`` with ``h = x mu / (mu + eps) - mu (theta + x) / s``; through the softmax it becomes ``h - mu
+    sum_j(h) / library``. The one in ``theta`` sums ``log theta + 1 - log s - (theta + x) / s`` plus the digamma
+    terms over cells, each term formed before the sum (no cancellation in float32). Same values and gradients
+    as autograd through :func:`nb_log_prob` (eps included)."""
+
+    @staticmethod
+    def forward(
+        ctx,
+        x: torch.Tensor,
+        logits: torch.Tensor,
+        library: torch.Tensor,
+        theta: torch.Tensor,
+        where: torch.Tensor | None,
+    ) -> torch.Tensor:
+        n_cells, n_features = x.shape
+        mu = torch.softmax(logits, dim=-1).mul_(library.unsqueeze(-1))
+        s = (mu + theta).add_(_EPS)
+        log_s = torch.log(s)
+        log_theta = torch.log(theta + _EPS)
+        lp = torch.mv(torch.sub(log_theta, log_s), theta)  # each difference before the sum: no cancellation
+        lg, dg = _log_gamma_terms(x, theta, where)
+        if where is None:
+            x_terms = torch.linalg.vecdot(x, (mu + _EPS).log_().sub_(log_s))
+            lp.add_(x_terms).add_(lg.sum(-1))
+        else:
+            x_nz = x.reshape(-1)[where]
+            at_nz = (mu.reshape(-1)[where] + _EPS).log_().sub_(log_s.reshape(-1)[where]).mul_(x_nz).add_(lg)
+            lp.add_(_row_sums_at(at_nz, where, n_features, n_cells))
+        ctx.save_for_backward(x, mu, library, theta, log_theta, s, log_s, where, dg)
+        return lp
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, None, torch.Tensor | None, None]:
+        x, mu, library, theta, log_theta, s, log_s, where, dg = ctx.saved_tensors
+        q = torch.add(x, theta).div_(s)
+        grad_theta = None
+        if ctx.needs_input_grad[3]:
+            # d/dtheta_j: log theta_j + theta_j / (theta_j + eps) - log s_ij - q_ij + digamma terms, over cells
+            per_count = torch.sub(log_theta + theta / (theta + _EPS), log_s).sub_(q)
+            if where is None:
+                per_count.add_(dg)
+            else:
+                per_count.view(-1).index_add_(0, where, dg)
+            grad_theta = torch.mv(per_count.t(), grad)
+        grad_logits = None
+        if ctx.needs_input_grad[1]:
+            h = q.mul_(mu).neg_()  # -mu (theta + x) / s; then + x mu / (mu + eps)
+            if where is None:
+                h.addcmul_(torch.div(mu, mu + _EPS), x)
+            else:
+                mu_nz = mu.reshape(-1)[where]
+                h.view(-1).index_add_(0, where, torch.div(mu_nz, mu_nz + _EPS).mul_(x.reshape(-1)[where]))
+            share = h.sum(-1).div_(library.clamp_min(_EPS))
+            grad_logits = h.addcmul_(mu, share.unsqueeze(-1), value=-1.0).mul_(grad.unsqueeze(-1))
+        return None, grad_logits, None, grad_theta, None
+
+
+def nb_cell_log_prob(
+    x: torch.Tensor, logits: torch.Tensor, library: torch.Tensor, log_theta: torch.Tensor
+) -> torch.Tensor:
+    """Per-cell negative-binomial log-likelihood of counts ``x`` (cells x features) with means ``softmax(logits) *
+    library`` and one inverse dispersion ``exp(log_theta)`` per feature: :func:`nb_log_prob` summed over features.
+
+    On the CPU the gradient is written out (:class:`_NegativeBinomialCellLogProb`): the log-gamma terms come from
+    per-feature tables over whole counts, and when under :data:`_SPARSE_BELOW` of the counts are nonzero
+    (single-cell RNA: SNARE-seq 6%) the count terms are computed at the nonzero counts only."""
+    theta = log_theta.exp()
+    # on CPU only: on a GPU the dense terms are cheap, and counting the nonzeros would wait for the device
+    if x.device.type == "cpu" and log_theta.dim() == 1:
+        where = None
+        if float(torch.sign(x).abs_().sum()) < _SPARSE_BELOW * x.numel():  # nonzeros; count_nonzero: 10x slower
+            where = torch.nonzero(x.reshape(-1)).squeeze(1)
+        return _NegativeBinomialCellLogProb.apply(x, logits, library.to(logits.dtype), theta, where)
+    mu = torch.softmax(logits, dim=-1) * library.unsqueeze(-1)
+    return nb_log_prob(x, mu, log_theta).sum(-1)
+
+
+class _BernoulliCellLogProb(torch.autograd.Function):
+    """Per-cell ``sum_j b_j logits_j - softplus(logits_j)`` for ``b = x > 0``, gradient ``b - sigmoid(logits)``
+    written out: no cells x features tensor is taped, and the sum over features is a row-wise dot product."""
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-        present = x > 0
+        present = torch.sign(x).clamp_(min=0)  # 1 where x > 0, as float
         ctx.save_for_backward(present, logits)
-        return torch.where(present, logits, 0.0) - F.softplus(logits)
+        return torch.linalg.vecdot(present, logits).sub_(F.softplus(logits).sum(-1))
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor]:
         present, logits = ctx.saved_tensors
-        return None, grad * (present.to(logits.dtype) - torch.sigmoid(logits))
+        return None, torch.sigmoid(logits).sub_(present).mul_(grad.neg().unsqueeze(-1))
 
 
-def bernoulli_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
-    """Bernoulli log-likelihood of binarised ``x`` (any value > 0 counts as 1) given ``logits``."""
-    return _BernoulliLogProb.apply(x, logits)
+def bernoulli_cell_log_prob(x: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """Per-cell Bernoulli log-likelihood of binarised ``x`` (any value > 0 counts as 1; cells x features) given
+    ``logits``, summed over features."""
+    return _BernoulliCellLogProb.apply(x, logits)
 
 
 def normal_log_prob(x: torch.Tensor, mean: torch.Tensor, log_scale: torch.Tensor) -> torch.Tensor:
