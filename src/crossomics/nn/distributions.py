@@ -33,34 +33,30 @@ def _special(x: torch.Tensor, theta: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def _log_gamma_terms(
-    x: torch.Tensor, theta: torch.Tensor, where: torch.Tensor | None
+    counts: torch.Tensor, feature: torch.Tensor, theta: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """``lgamma(x + theta) - lgamma(theta) - lgamma(x + 1)`` and its ``theta`` derivative ``digamma(x + theta) -
-    digamma(theta)`` at every count of ``x`` (cells x features; ``where`` None) or at its flat positions ``where``,
-    with one ``theta`` per feature.
+    digamma(theta)`` at each count ``x`` of ``counts``, with one ``theta`` per feature. ``feature`` (int32) is
+    each count's feature: one row of them for cells x features counts, or one per count for counts picked at
+    flat positions.
 
     Whole counts up to :data:`_TABLE_MAX_COUNT` are looked up in :func:`_count_tables`: one gather each instead
     of three log-gamma and two digamma evaluations (the digamma alone costs 30 ns per value on one CPU thread).
     Larger or fractional counts use the special functions."""
-    n_features = x.shape[-1]
-    xv = x if where is None else x.reshape(-1)[where]
-    if where is None:
-        feature = torch.arange(n_features, device=x.device, dtype=torch.int32)
-    else:
-        feature = (where % n_features).to(torch.int32)
-    k = max(min(int(xv.max()), _TABLE_MAX_COUNT), 0) if xv.numel() else 0
+    k = max(min(int(counts.max()), _TABLE_MAX_COUNT), 0) if counts.numel() else 0
     lg_table, dg_table = _count_tables(theta, k)
-    whole = xv.to(torch.int32).clamp_(0, k)
+    whole = counts.to(torch.int32).clamp_(0, k)
     at = (whole + feature * (k + 1)).reshape(-1)
     lg, dg = lg_table.reshape(-1).index_select(0, at), dg_table.reshape(-1).index_select(0, at)
-    off = (whole.to(xv.dtype) != xv).reshape(-1)
+    off = (whole.to(counts.dtype) != counts).reshape(-1)
     if bool(off.any()):  # counts above k or fractional: the special functions there
         off = torch.nonzero(off).squeeze(1)
-        at_feature = off % n_features if where is None else feature.index_select(0, off)
-        lg_off, dg_off = _special(xv.reshape(-1).index_select(0, off), theta.index_select(0, at_feature))
+        # a flat position's feature: ``feature`` repeats along the cells of a cells x features matrix
+        at_feature = feature.index_select(0, off % feature.numel())
+        lg_off, dg_off = _special(counts.reshape(-1).index_select(0, off), theta.index_select(0, at_feature))
         lg.index_copy_(0, off, lg_off)
         dg.index_copy_(0, off, dg_off)
-    return lg.view_as(xv), dg.view_as(xv)
+    return lg.view_as(counts), dg.view_as(counts)
 
 
 def nb_log_prob(x: torch.Tensor, mu: torch.Tensor, log_theta: torch.Tensor) -> torch.Tensor:
@@ -111,20 +107,22 @@ class _NegativeBinomialCellLogProb(torch.autograd.Function):
         log_s = torch.log(s)
         log_theta = torch.log(theta + _EPS)
         lp = torch.mv(torch.sub(log_theta, log_s), theta)  # each difference before the sum: no cancellation
-        lg, dg = _log_gamma_terms(x, theta, where)
+        x_nz = mu_nz = None  # the counts and means at the nonzero counts (sparse path)
         if where is None:
+            lg, dg = _log_gamma_terms(x, torch.arange(n_features, device=x.device, dtype=torch.int32), theta)
             x_terms = torch.linalg.vecdot(x, (mu + _EPS).log_().sub_(log_s))
             lp.add_(x_terms).add_(lg.sum(-1))
         else:
-            x_nz = x.reshape(-1)[where]
-            at_nz = (mu.reshape(-1)[where] + _EPS).log_().sub_(log_s.reshape(-1)[where]).mul_(x_nz).add_(lg)
+            x_nz, mu_nz = x.reshape(-1)[where], mu.reshape(-1)[where]
+            lg, dg = _log_gamma_terms(x_nz, (where % n_features).to(torch.int32), theta)
+            at_nz = (mu_nz + _EPS).log_().sub_(log_s.reshape(-1)[where]).mul_(x_nz).add_(lg)
             lp.add_(_row_sums_at(at_nz, where, n_features, n_cells))
-        ctx.save_for_backward(x, mu, library, theta, log_theta, s, log_s, where, dg)
+        ctx.save_for_backward(x, mu, library, theta, log_theta, s, log_s, where, dg, x_nz, mu_nz)
         return lp
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor) -> tuple[None, torch.Tensor | None, None, torch.Tensor | None, None]:
-        x, mu, library, theta, log_theta, s, log_s, where, dg = ctx.saved_tensors
+        x, mu, library, theta, log_theta, s, log_s, where, dg, x_nz, mu_nz = ctx.saved_tensors
         q = torch.add(x, theta).div_(s)
         grad_theta = None
         if ctx.needs_input_grad[3]:
@@ -141,8 +139,7 @@ class _NegativeBinomialCellLogProb(torch.autograd.Function):
             if where is None:
                 h.addcmul_(torch.div(mu, mu + _EPS), x)
             else:
-                mu_nz = mu.reshape(-1)[where]
-                h.view(-1).index_add_(0, where, torch.div(mu_nz, mu_nz + _EPS).mul_(x.reshape(-1)[where]))
+                h.view(-1).index_add_(0, where, torch.div(mu_nz, mu_nz + _EPS).mul_(x_nz))
             share = h.sum(-1).div_(library.clamp_min(_EPS))
             grad_logits = h.addcmul_(mu, share.unsqueeze(-1), value=-1.0).mul_(grad.unsqueeze(-1))
         return None, grad_logits, None, grad_theta, None
