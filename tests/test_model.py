@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 
 import anndata as ad
 import numpy as np
 import pytest
 from _train_demo import train_demo
 
+from crossomics._clock import PartClock
 from crossomics.errors import InputError
 from crossomics.model import CrossModel
 
@@ -33,6 +35,29 @@ def test_train_writes_model_latents_mudata_and_metrics(demo_run):
     assert "val_total" in hist[0] and len(hist) > 2
     # the batch size actually used is recorded (the default, None, is resolved from the sample sizes)
     assert json.loads((demo_run / "model" / "model.json").read_text())["train_config"]["batch_size"] in (256, 512)
+
+
+def test_run_records_where_train_and_generate_spent_their_time(demo_run):
+    """params.json splits the train and generate stages into parts (benchmarks leave out the run's own scoring)."""
+    info = json.loads((demo_run / "pipeline_info" / "params.json").read_text())
+    parts, stages = info["stage_part_seconds"], info["stage_seconds"]
+    assert set(parts["train"]) == {"fit", "integration", "umap", "simulation_prior", "metrics"}
+    assert set(parts["generate"]) == {"generate", "fidelity"}
+    for stage in ("train", "generate"):
+        assert all(v >= 0 for v in parts[stage].values())
+        assert sum(parts[stage].values()) <= stages[stage] + 0.05  # disjoint parts of the stage's wall time
+    assert parts["train"]["fit"] > parts["train"]["simulation_prior"]
+
+
+def test_part_clock_adds_up_blocks_also_when_they_raise():
+    clock = PartClock()
+    for _ in range(2):
+        with clock.part("a"):
+            time.sleep(0.01)
+    with pytest.raises(ValueError), clock.part("b"):
+        raise ValueError
+    assert clock.seconds["a"] >= 0.02 and "b" in clock.seconds
+    assert clock.rounded(1) == {"a": round(clock.seconds["a"], 1), "b": round(clock.seconds["b"], 1)}
 
 
 def test_same_seed_same_latent_and_load_roundtrip(demo_data, demo_run, tmp_path):

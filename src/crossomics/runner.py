@@ -17,6 +17,7 @@ from typing import Any
 import anndata as ad
 
 from . import __version__
+from ._clock import PartClock
 from .io.layout import Layout
 from .io.read import read_sample
 from .io.rerun import keep_previous_outputs
@@ -54,6 +55,7 @@ class Context:
     layout: Layout
     rows: list[SampleRow] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    part_timings: dict[str, dict[str, float]] = field(default_factory=dict)  # seconds per part of a stage
 
 
 def stage_validate(ctx: Context) -> str:
@@ -130,11 +132,14 @@ def stage_train(ctx: Context) -> str:
     from .model.train_step import run_train
 
     opts = ctx.options
+    clock = PartClock()
     with epoch_progress() as progress:
         summary = run_train(
             ctx.rows, ctx.layout, device=opts.device, seed=opts.seed, max_epochs=opts.max_epochs,
             resume=opts.resume, paired=opts.paired, backed=opts.backed, threads=opts.threads, progress=progress,
+            clock=clock,
         )
+    ctx.part_timings["train"] = clock.rounded()
     metrics = summary.get("metrics", {})
     shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and not k.startswith("label_transfer")}
     return f"{summary['epochs']} epochs on {summary['device']}; {shown}"
@@ -149,7 +154,12 @@ def _brief(summary: dict[str, Any]) -> str:
 def stage_generate(ctx: Context) -> str:
     from .tl.stages import run_generation_stage
 
-    return _brief(run_generation_stage(ctx.layout, ctx.rows, device=ctx.options.device, seed=ctx.options.seed))
+    clock = PartClock()
+    metrics = run_generation_stage(
+        ctx.layout, ctx.rows, device=ctx.options.device, seed=ctx.options.seed, clock=clock
+    )
+    ctx.part_timings["generate"] = clock.rounded()
+    return _brief(metrics)
 
 
 def stage_simulate(ctx: Context) -> str:
@@ -206,7 +216,10 @@ def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
     write_text(yaml.safe_dump({"CROSSOMICS_RUN": versions}, sort_keys=False), ctx.layout.versions())
     params = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
               for k, v in vars(ctx.options).items()}
-    write_json({"params": params, "stage_seconds": timings}, ctx.layout.params())
+    write_json(
+        {"params": params, "stage_seconds": timings, "stage_part_seconds": ctx.part_timings},
+        ctx.layout.params(),
+    )
 
 
 def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict[str, Any]:

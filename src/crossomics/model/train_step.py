@@ -15,13 +15,14 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._clock import PartClock
 from .._keys import KEYS
 from .._sampling import seeded_subset
 from ..errors import InputError
 from ..io.layout import Layout
 from ..io.read import read_preprocessed
 from ..io.samplesheet import SampleRow
-from ..io.write import write_h5ad, write_json
+from ..io.write import atomic_path, write_h5ad, write_json
 from ..train import AnchorPairs, LossWeights, TrainConfig
 from .cross_model import CrossModel
 
@@ -133,22 +134,31 @@ def joint_umap(latents: dict[str, np.ndarray], seed: int, *, max_cells: int = UM
 
 
 def write_integration(
-    model: CrossModel, rows: list[SampleRow], adatas: dict[str, ad.AnnData], layout: Layout, *, seed: int
+    model: CrossModel,
+    rows: list[SampleRow],
+    adatas: dict[str, ad.AnnData],
+    layout: Layout,
+    *,
+    seed: int,
+    clock: PartClock | None = None,
 ) -> dict[str, ad.AnnData]:
     """Write ``integration/<sample>.latent.h5ad`` and ``integration/crossomics.h5mu`` of the cells ``model`` was
-    just fitted on; return the latents."""
+    just fitted on; return the latents. ``clock`` gets parts ``umap`` (the joint UMAP) and ``integration`` (the
+    rest)."""
     import mudata as md
 
-    z = {r.sample: model.training_latent(r.sample) for r in rows}
-    umap = joint_umap(z, seed)
-    latents = {r.sample: latent_adata(adatas[r.sample], z[r.sample], umap[r.sample], r) for r in rows}
-    for sample, lat in latents.items():
-        write_h5ad(lat, layout.latent(sample))
-    mdata = md.MuData({k: v.copy() for k, v in latents.items()})
-    from ..io.write import atomic_path
-
-    with atomic_path(layout.mudata()) as tmp:
-        mdata.write(str(tmp))
+    clock = clock or PartClock()
+    with clock.part("integration"):
+        z = {r.sample: model.training_latent(r.sample) for r in rows}
+    with clock.part("umap"):
+        umap = joint_umap(z, seed)
+    with clock.part("integration"):
+        latents = {r.sample: latent_adata(adatas[r.sample], z[r.sample], umap[r.sample], r) for r in rows}
+        for sample, lat in latents.items():
+            write_h5ad(lat, layout.latent(sample))
+        mdata = md.MuData({k: v.copy() for k, v in latents.items()})
+        with atomic_path(layout.mudata()) as tmp:
+            mdata.write(str(tmp))
     return latents
 
 
@@ -187,12 +197,16 @@ def run_train(
     weights: LossWeights | None = None,
     progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
     evaluate_metrics: bool = True,
+    clock: PartClock | None = None,
 ) -> dict[str, object]:
     """Train on the preprocessed samples of ``rows`` and write ``model/``, ``integration/`` and metrics.
 
     ``backed``: minibatch counts are read from ``preprocess/<sample>.h5ad`` on disk (same results, less memory).
     ``threads``: torch CPU threads (:func:`crossomics.settings.set_threads`; default: the usable cores).
+    ``clock`` gets the seconds of the parts ``fit``, ``integration``, ``umap`` (:func:`write_integration`),
+    ``simulation_prior`` and ``metrics``.
     """
+    clock = clock or PartClock()
     adatas = load_preprocessed(rows, layout, backed=backed)
     config = replace(config or TrainConfig(), seed=seed)
     if max_epochs is not None:
@@ -207,30 +221,33 @@ def run_train(
         adatas, {r.sample: r.modality for r in rows}, non_counts=non_counts, seed=seed
     )
     model_dir = layout.model_dir()
-    model.fit(
-        adatas,
-        anchors,
-        config=config,
-        weights=weights,
-        device=device,
-        checkpoint=model_dir / "checkpoint.pt",
-        resume=resume,
-        progress=progress,
-        threads=threads,
-    )
-    model.save(model_dir)
-    latents = write_integration(model, rows, adatas, layout, seed=seed)
+    with clock.part("fit"):
+        model.fit(
+            adatas,
+            anchors,
+            config=config,
+            weights=weights,
+            device=device,
+            checkpoint=model_dir / "checkpoint.pt",
+            resume=resume,
+            progress=progress,
+            threads=threads,
+        )
+        model.save(model_dir)
+    latents = write_integration(model, rows, adatas, layout, seed=seed, clock=clock)
     # the simulation prior travels inside model/, so SIMULATE (Nextflow) needs nothing but the model folder
     from ..tl.latent_prior import fit_latent_prior, save_latent_prior
 
-    save_latent_prior(fit_latent_prior(model, latents, adatas, seed=seed), model_dir)
+    with clock.part("simulation_prior"):
+        save_latent_prior(fit_latent_prior(model, latents, adatas, seed=seed), model_dir)
     summary: dict[str, object] = {
         "n_anchor_pairs": int(sum(len(a) for a in anchors)),
         "epochs": len(model.history),
         "device": str(model.device),
     }
     if evaluate_metrics:
-        metrics = evaluate(rows, latents, seed=seed)
-        write_json(metrics, layout.metrics("integration"))
+        with clock.part("metrics"):
+            metrics = evaluate(rows, latents, seed=seed)
+            write_json(metrics, layout.metrics("integration"))
         summary["metrics"] = metrics
     return summary

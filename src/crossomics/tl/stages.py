@@ -17,6 +17,7 @@ import anndata as ad
 import numpy as np
 import pandas as pd
 
+from .._clock import PartClock
 from .._keys import KEYS
 from ..errors import InputError
 from ..io.layout import Layout
@@ -163,6 +164,7 @@ def run_generation_stage(
     device: str = "auto",
     seed: int = 0,
     batch_size: int = BATCH_SIZE,
+    clock: PartClock | None = None,
 ) -> dict[str, Any]:
     """Generate each sample as every other modality it has paired cells in; score against the real cells.
 
@@ -173,11 +175,15 @@ def run_generation_stage(
     :func:`~crossomics.metrics.generation.generation_fidelity` over the shared cells (in-sample: these cells
     were seen in training, unpaired unless ``--paired``).
 
+    ``clock`` gets the seconds of the scoring as part ``fidelity``, the rest as ``generate``.
+
     Returns
     -------
     The metrics written, by pair.
     """
-    model = load_model(layout.model_dir(), device=device)
+    clock = clock or PartClock()
+    with clock.part("generate"):
+        model = load_model(layout.model_dir(), device=device)
     trained = [r for r in rows if r.sample in model.domains]
     cache: dict[str, ad.AnnData] = {}
     metrics: dict[str, Any] = {}
@@ -185,55 +191,57 @@ def run_generation_stage(
         for b in trained:
             if a.modality == b.modality:
                 continue
-            pre_a, pre_b = _preprocessed(layout, a.sample, cache), _preprocessed(layout, b.sample, cache)
-            shared = pre_a.obs_names.intersection(pre_b.obs_names)
-            if len(shared) < MIN_PAIRED_CELLS:
-                continue
-            key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
-            if key in metrics:
-                log.info(
-                    "generation %s: already decoded by another %s sample; %s skipped",
-                    key,
-                    b.modality,
-                    b.sample,
+            with clock.part("generate"):
+                pre_a, pre_b = _preprocessed(layout, a.sample, cache), _preprocessed(layout, b.sample, cache)
+                shared = pre_a.obs_names.intersection(pre_b.obs_names)
+                if len(shared) < MIN_PAIRED_CELLS:
+                    continue
+                key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
+                if key in metrics:
+                    log.info(
+                        "generation %s: already decoded by another %s sample; %s skipped",
+                        key,
+                        b.modality,
+                        b.sample,
+                    )
+                    continue
+                path = layout.dir("generation") / f"{key}.h5ad"
+                gen = write_generated(
+                    model,
+                    pre_a,
+                    path,
+                    source=a.sample,
+                    target=b.sample,
+                    batch_size=batch_size,
+                    model_path=str(layout.model_dir()),
+                    input_name=f"sample {a.sample}",
+                    latent=_training_latent(layout, a.sample, pre_a),
                 )
-                continue
-            path = layout.dir("generation") / f"{key}.h5ad"
-            gen = write_generated(
-                model,
-                pre_a,
-                path,
-                source=a.sample,
-                target=b.sample,
-                batch_size=batch_size,
-                model_path=str(layout.model_dir()),
-                input_name=f"sample {a.sample}",
-                latent=_training_latent(layout, a.sample, pre_a),
-            )
-            # read back only the rows generation_fidelity scores (its default cap, so it draws no further subsample)
-            likelihood = model.domains[b.sample].likelihood
-            scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
-            real, _ = select_counts(
-                pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}"
-            )
-            labels = (
-                pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
-                if KEYS.cell_type in pre_b.obs
-                else None
-            )
-            metrics[key] = {
-                "source": a.sample,
-                "target": b.sample,
-                "n_paired_cells": len(shared),
-                "in_sample": True,
-                **generation_fidelity(
-                    read_rows(path, gen.obs_names.get_indexer(scored)),
-                    real,
-                    likelihood=likelihood,
-                    labels=labels,
-                    seed=seed,
-                ),
-            }
+            with clock.part("fidelity"):
+                # read back only the rows generation_fidelity scores (its default cap: it draws no further subsample)
+                likelihood = model.domains[b.sample].likelihood
+                scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
+                real, _ = select_counts(
+                    pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}"
+                )
+                labels = (
+                    pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
+                    if KEYS.cell_type in pre_b.obs
+                    else None
+                )
+                metrics[key] = {
+                    "source": a.sample,
+                    "target": b.sample,
+                    "n_paired_cells": len(shared),
+                    "in_sample": True,
+                    **generation_fidelity(
+                        read_rows(path, gen.obs_names.get_indexer(scored)),
+                        real,
+                        likelihood=likelihood,
+                        labels=labels,
+                        seed=seed,
+                    ),
+                }
             log.info(
                 "generation %s: %s", key, {k: v for k, v in metrics[key].items() if isinstance(v, float)}
             )
