@@ -59,18 +59,24 @@ def gene_cell_correlation(generated: Any, real: Any, *, seed: int = 0) -> dict[s
     return out
 
 
+def _auroc_from_ranks(ranks: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """AUROC of each row from the ranks of its scores (ties averaged) and its binary truth; NaN for a row
+    without positives or without negatives."""
+    n_pos = truth.sum(1).astype(np.float64)
+    n_neg = truth.shape[1] - n_pos
+    rank_sum = np.where(truth, ranks, 0.0).sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        area = (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return np.where((n_pos > 0) & (n_neg > 0), area, np.nan)
+
+
 def auroc(scores: np.ndarray, truth: np.ndarray) -> float:
     """Area under the ROC curve of ``scores`` for binary ``truth`` (rank formula, ties averaged)."""
     from scipy.stats import rankdata
 
     scores = np.asarray(scores, dtype=np.float64).ravel()
     truth = np.asarray(truth, dtype=bool).ravel()
-    n_pos = int(truth.sum())
-    n_neg = truth.size - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = rankdata(scores)
-    return float((ranks[truth].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(_auroc_from_ranks(rankdata(scores)[None], truth[None])[0])
 
 
 def accessibility_auroc(
@@ -86,10 +92,12 @@ def accessibility_auroc(
     p, y = _dense(probabilities), _dense(real) > 0
     rng = np.random.default_rng(seed)
     flat = np.arange(p.size) if p.size <= max_entries else rng.choice(p.size, max_entries, replace=False)
+    from scipy.stats import rankdata
+
     freq = np.broadcast_to(y.mean(0), y.shape)
     rows = rng.choice(p.shape[0], min(p.shape[0], 300), replace=False)
-    per_cell = [auroc(p[i], y[i]) for i in rows]
-    per_cell_freq = [auroc(freq[0], y[i]) for i in rows]
+    per_cell = _auroc_from_ranks(rankdata(p[rows], axis=1), y[rows])
+    per_cell_freq = _auroc_from_ranks(np.broadcast_to(rankdata(freq[0]), (len(rows), p.shape[1])), y[rows])
     return {
         "auroc": auroc(p.ravel()[flat], y.ravel()[flat]),
         "auroc_per_cell": float(np.nanmean(per_cell)),
