@@ -158,6 +158,17 @@ def test_ratio_rows():
     ]
 
 
+def test_same_work_seconds_leave_out_only_crossomics_own_scoring():
+    compare = _load("compare_peers")
+    parts = {
+        "train": {"fit": 30.0, "integration": 0.5, "umap": 3.0, "simulation_prior": 0.7, "metrics": 2.5},
+        "generate": {"generate": 0.6, "fidelity": 2.2},
+    }
+    assert compare.same_work_seconds(50.0, parts) == 41.6  # 50 - (3.0 + 0.7 + 2.5 + 2.2)
+    assert compare.same_work_seconds(340.0, {}) == 340.0  # a peer: nothing to leave out
+    assert compare.same_work_seconds(None, parts) is None
+
+
 def test_process_seconds_count_imports_for_every_tool(tmp_path):
     """Peers time themselves after their imports; the table's process_s is the whole child process for all."""
     compare = _load("compare_peers")
