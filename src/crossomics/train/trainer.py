@@ -318,7 +318,9 @@ class Trainer:
             if self.progress:
                 self.progress(self.stage, self.epoch, max_epochs, {"train": tr["total"], "val": va["total"]})
             stop = self.bad_epochs >= cfg.patience
-            if stop or self._stop_requested or self.epoch % cfg.checkpoint_every == 0:
+            # the stage's last epoch needs no save of its own: _end_stage saves right after it
+            last = stop or self.epoch >= max_epochs
+            if self._stop_requested or (self.epoch % cfg.checkpoint_every == 0 and not last):
                 self.save_checkpoint()
             if self._stop_requested:
                 raise StoppedBySignal(self._stop_requested, self.checkpoint_path)
