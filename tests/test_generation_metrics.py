@@ -65,6 +65,20 @@ def test_auroc_matches_sklearn_with_ties():
     assert np.isnan(auroc(scores, np.zeros(400, bool)))
 
 
+def test_per_cell_auroc_is_each_rows_auroc():
+    """accessibility_auroc ranks all sampled cells at once: each row's figure is that row's own AUROC."""
+    rng = np.random.default_rng(1)
+    p = rng.integers(0, 4, (40, 300)).astype(float)  # ties within rows
+    y = rng.random((40, 300)) < 0.1 + 0.2 * (p / 3)
+    y[3], y[7] = False, True  # a row without open peaks, a row without closed ones
+    out = accessibility_auroc(p, y.astype(float), seed=0)
+    rows = [i for i in range(40) if i not in (3, 7)]
+    own = [roc_auc_score(y[i], p[i]) for i in rows]
+    freq = [roc_auc_score(y[i], y.mean(0)) for i in rows]
+    assert out["auroc_per_cell"] == pytest.approx(np.mean(own), rel=1e-12)  # all 40 rows sampled; NaN rows skipped
+    assert out["auroc_per_cell_peak_frequency"] == pytest.approx(np.mean(freq), rel=1e-12)
+
+
 def test_cell_type_mean_profile_reaches_the_issue_scale(rna):
     """Issue 6 measured about gene r 0.12-0.15 and cell r 0.52-0.60 for the true cell-type mean profile."""
     labels = rna.obs["cell_type"].astype(str).to_numpy()

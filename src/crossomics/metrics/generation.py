@@ -89,11 +89,11 @@ def accessibility_auroc(
     ``auroc_per_cell_peak_frequency`` are the controls that score every entry by its peak's frequency among
     these real cells (what a generator that ignores the cell reaches).
     """
+    from scipy.stats import rankdata
+
     p, y = _dense(probabilities), _dense(real) > 0
     rng = np.random.default_rng(seed)
     flat = np.arange(p.size) if p.size <= max_entries else rng.choice(p.size, max_entries, replace=False)
-    from scipy.stats import rankdata
-
     freq = np.broadcast_to(y.mean(0), y.shape)
     rows = rng.choice(p.shape[0], min(p.shape[0], 300), replace=False)
     per_cell = _auroc_from_ranks(rankdata(p[rows], axis=1), y[rows])
