@@ -14,6 +14,7 @@ from _train_demo import train_demo
 from crossomics._clock import PartClock
 from crossomics.errors import InputError
 from crossomics.model import CrossModel
+from crossomics.runner import stage_line
 
 
 def test_train_writes_model_latents_mudata_and_metrics(demo_run):
@@ -47,6 +48,12 @@ def test_run_records_where_train_and_generate_spent_their_time(demo_run):
         assert all(v >= 0 for v in parts[stage].values())
         assert sum(parts[stage].values()) <= stages[stage] + 0.05  # disjoint parts of the stage's wall time
     assert parts["train"]["fit"] > parts["train"]["simulation_prior"]
+
+
+def test_stage_line_shows_the_parts_of_a_stage():
+    parts = {"fit": 31.04, "umap": 3.61}
+    assert stage_line("train", "40 epochs", 38.56, parts) == "[train] 40 epochs (38.6 s: fit 31.0, umap 3.6)"
+    assert stage_line("priors", "3 anchors", 1.66, {}) == "[priors] 3 anchors (1.7 s)"
 
 
 def test_part_clock_adds_up_blocks_also_when_they_raise():

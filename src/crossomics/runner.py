@@ -222,6 +222,13 @@ def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
     )
 
 
+def stage_line(name: str, summary: str, seconds: float, parts: dict[str, float]) -> str:
+    """The line ``crossomics run`` prints after a stage: its summary and seconds, with the seconds of its parts
+    when it records them (``[train] ... (38.6 s: fit 31.0, umap 3.6, ...)``)."""
+    split = "".join(f", {part} {s:.1f}" for part, s in parts.items())
+    return f"[{name}] {summary} ({seconds:.1f} s{': ' + split[2:] if split else ''})"
+
+
 def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
     """Run every stage in order; returns the seconds spent per stage."""
     from tqdm.auto import tqdm
@@ -238,7 +245,7 @@ def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict
         start = time.perf_counter()
         line = fn(ctx)
         timings[name] = round(time.perf_counter() - start, 2)
-        echo(f"[{name}] {line} ({timings[name]:.1f} s)")
+        echo(stage_line(name, line, timings[name], ctx.part_timings.get(name, {})))
         bar.update()
 
     # bad input found by validation touches nothing under --outdir, not even its folder listing
