@@ -159,7 +159,9 @@ def stage_generate(ctx: Context) -> str:
         ctx.layout, ctx.rows, device=ctx.options.device, seed=ctx.options.seed, clock=clock
     )
     ctx.part_timings["generate"] = clock.rounded()
-    return _brief(metrics)
+    headline = ("auroc", "gene_r", "cell_r", "marker_overlap")
+    scored = [f"{pair} " + ", ".join(f"{k} {m[k]:.3f}" for k in headline if k in m) for pair, m in metrics.items()]
+    return "; ".join(scored) or "no two samples of different modalities share cells: nothing generated"
 
 
 def stage_simulate(ctx: Context) -> str:
