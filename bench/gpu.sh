@@ -75,10 +75,10 @@ cp "$W/scale/scale_results.json" "$OUT/" 2>/dev/null
 cp "$W/scale/run_$N.log" "$OUT/scale_run.log" 2>/dev/null
 stages() { tr '\r' '\n' < "$1" | grep -aoE "$2" | cut -c1-500; }  # stage lines may follow a progress bar
 if [ -f "$OUT/snare.log" ]; then
-  echo "== snare"; stages "$OUT/snare.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|^SNARE.*|^[a-z_]+ +[-0-9.]+.*|.*exit.*'
+  echo "== snare"; stages "$OUT/snare.log" '\[[a-z+]+\] .*\([0-9.]+ s(: [^()]*)?\)$|^SNARE.*|^[a-z_]+ +[-0-9.]+.*|.*exit.*'
 fi
 if [ -f "$OUT/scale.log" ]; then
   echo "== scale"; stages "$OUT/scale.log" '^\[.*|^simulate.*|^\|.*|.*exit.*'
-  [ -f "$OUT/scale_run.log" ] && stages "$OUT/scale_run.log" '\[[a-z+]+\] .*\([0-9.]+ s\)$|train:.*' | tail -4
+  [ -f "$OUT/scale_run.log" ] && stages "$OUT/scale_run.log" '\[[a-z+]+\] .*\([0-9.]+ s(: [^()]*)?\)$|train:.*' | tail -4
 fi
 ls -la "$OUT"

@@ -31,7 +31,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PLOT = REPO / "docs" / "images" / "scale.png"
-STAGE_LINE = re.compile(r"\[(?P<stage>[a-z][a-z+_-]*)\] .*\((?P<sec>[\d.]+) s\)\s*$")  # after any progress-bar text
+# a stage's line from `crossomics run`, after any progress-bar text; "(38.6 s)" or "(38.6 s: fit 31.0, umap 3.6)"
+STAGE_LINE = re.compile(r"\[(?P<stage>[a-z][a-z+_-]*)\] .*\((?P<sec>[\d.]+) s(?:: [^()]*)?\)\s*$")
 SAMPLE_EVERY = 0.2  # seconds between RSS samples
 TARGET_S, TARGET_GIB, TARGET_CELLS = 30 * 60, 8.0, 100_000  # issue 10: 100k cells in <= 30 min, <= 8 GiB
 
@@ -229,17 +230,15 @@ def run_size(
         max_rss_gib=max_rss_gib,
     )
     params = results / "pipeline_info" / "params.json"
-    stage_s = (
-        json.loads(params.read_text())["stage_seconds"]
-        if res["status"] == "ok" and params.exists()
-        else res["stage_s_printed"]  # the stages that finished before a kill or failure
-    )
+    info = json.loads(params.read_text()) if res["status"] == "ok" and params.exists() else {}
+    stage_s = info.get("stage_seconds", res["stage_s_printed"])  # printed: the stages done before a kill
     entry.update(
         status=res["status"],
         wall_s=res["wall_s"],
         cpu_s=res["cpu_s"],
         peak_rss_mib=res["peak_rss_mib"],
         stage_seconds=stage_s,
+        stage_part_seconds=info.get("stage_part_seconds", {}),
         stage_peak_mib={k: v for k, v in res["stage_peak_mib"].items() if k != "exit"},
     )
     return entry

@@ -76,6 +76,22 @@ def test_write_scale_files(tmp_path):
     assert written["gmt"].read_text().strip()
 
 
+def test_stage_lines_of_crossomics_run_are_parsed():
+    """scale.py reads the seconds of the stages a killed run finished from the lines `crossomics run` prints."""
+    from crossomics.runner import stage_line
+
+    scale = _load("scale")
+    parts = {"fit": 31.04, "umap": 3.61}
+    for line, stage, sec in (
+        ("\r  50%|#####     | [train] 40 epochs; {'foscttm': 0.031} (38.6 s: fit 31.0, umap 3.6)", "train", 38.6),
+        (stage_line("train", "40 epochs", 38.56, parts), "train", 38.6),
+        (stage_line("qc+preprocess", "cells kept: rna 20/20", 1.94, {}), "qc+preprocess", 1.9),
+    ):
+        m = scale.STAGE_LINE.search(line.strip())
+        assert m and m["stage"] == stage and float(m["sec"]) == sec
+    assert scale.STAGE_LINE.search("[train] epoch 3 (loss 1.2)") is None
+
+
 def test_stage_peaks_windows_and_high_water_mark():
     scale = _load("scale")
     samples = [
