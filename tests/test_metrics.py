@@ -77,6 +77,11 @@ def test_label_transfer_and_mixing():
     a = centers[np.repeat(np.arange(3), 100)] + rng.normal(size=(300, 4))
     b = centers[np.repeat(np.arange(3), 100)] + rng.normal(size=(300, 4))
     assert label_transfer_accuracy(a, lab, b, lab) > 0.95
+    # above max_queries, a seeded subset of the query cells is scored: the same cells for the same seed
+    noisy = np.where(rng.random(300) < 0.3, "a", lab)  # query labels partly wrong: accuracy depends on the cells
+    pick = np.sort(np.random.default_rng(4).choice(300, 50, replace=False))
+    sub = label_transfer_accuracy(a, lab, b, noisy, seed=4, max_queries=50)
+    assert sub == label_transfer_accuracy(a, lab, b[pick], noisy[pick])
     mixed = modality_mixing(np.vstack([a, b]), np.repeat(["m1", "m2"], 300), np.concatenate([lab, lab]))
     separated = modality_mixing(np.vstack([a, b + 50]), np.repeat(["m1", "m2"], 300), np.concatenate([lab, lab]))
     assert mixed > 0.9 and separated < 0.2
