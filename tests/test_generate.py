@@ -7,6 +7,7 @@ import shutil
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 from _generation_model import demo_model
@@ -336,3 +337,30 @@ def test_generate_writes_batches_without_holding_the_whole_matrix(demo, model, t
         f"{most / 2**20:.1f} MiB held while decoding; the dense matrix is {expected.nbytes / 2**20:.1f} MiB"
     )
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_generation_pairs_decode_each_key_once_and_need_shared_cells(tmp_path, caplog):
+    from crossomics.io.layout import Layout
+    from crossomics.io.samplesheet import SampleRow
+    from crossomics.tl.stages import MIN_PAIRED_CELLS, _generation_pairs
+
+    def cells(names) -> ad.AnnData:
+        return ad.AnnData(obs=pd.DataFrame(index=list(names)))
+
+    paired = [f"c{i}" for i in range(MIN_PAIRED_CELLS)]
+    cache = {
+        "rna_a": cells(paired),
+        "atac_a": cells(paired),
+        "atac_b": cells(paired[:-1] + ["other"]),  # one shared barcode short: not paired with rna_a
+        "atac_c": cells(paired),  # same modality and cells as atac_a: its key was decoded already
+    }
+    rows = [SampleRow(s, s.split("_")[0], tmp_path / f"{s}.h5ad") for s in cache]
+    with caplog.at_level("INFO"):
+        pairs = _generation_pairs(Layout(tmp_path), rows, cache)
+    assert [(a.sample, b.sample, key) for a, b, key, _ in pairs] == [
+        ("rna_a", "atac_a", "rna_a_to_atac"),
+        ("atac_a", "rna_a", "atac_a_to_rna"),
+        ("atac_c", "rna_a", "atac_c_to_rna"),
+    ]
+    assert all(len(shared) == MIN_PAIRED_CELLS for *_, shared in pairs)
+    assert "rna_a_to_atac: already decoded by another atac sample; atac_c skipped" in caplog.text

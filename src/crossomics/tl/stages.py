@@ -157,6 +157,30 @@ def _training_latent(layout: Layout, sample: str, pre: ad.AnnData) -> np.ndarray
     return np.asarray(lat.obsm[KEYS.latent], dtype=np.float32)
 
 
+def _generation_pairs(
+    layout: Layout, trained: list[SampleRow], cache: dict[str, ad.AnnData]
+) -> list[tuple[SampleRow, SampleRow, str, pd.Index]]:
+    """The (source, target, key, shared barcodes) to decode: ordered pairs of samples of different modalities
+    sharing at least ``MIN_PAIRED_CELLS`` cells, the first target sample of a modality per key."""
+    pairs: list[tuple[SampleRow, SampleRow, str, pd.Index]] = []
+    keys: set[str] = set()
+    for a in trained:
+        for b in trained:
+            if a.modality == b.modality:
+                continue
+            pre_a, pre_b = _preprocessed(layout, a.sample, cache), _preprocessed(layout, b.sample, cache)
+            shared = pre_a.obs_names.intersection(pre_b.obs_names)
+            if len(shared) < MIN_PAIRED_CELLS:
+                continue
+            key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
+            if key in keys:
+                log.info("generation %s: already decoded by another %s sample; %s skipped", key, b.modality, b.sample)
+                continue
+            keys.add(key)
+            pairs.append((a, b, key, shared))
+    return pairs
+
+
 def run_generation_stage(
     layout: Layout,
     rows: list[SampleRow],
@@ -182,69 +206,50 @@ def run_generation_stage(
     The metrics written, by pair.
     """
     clock = clock or PartClock()
+    cache: dict[str, ad.AnnData] = {}
     with clock.part("generate"):
         model = load_model(layout.model_dir(), device=device)
-    trained = [r for r in rows if r.sample in model.domains]
-    cache: dict[str, ad.AnnData] = {}
+        pairs = _generation_pairs(layout, [r for r in rows if r.sample in model.domains], cache)
     metrics: dict[str, Any] = {}
-    for a in trained:
-        for b in trained:
-            if a.modality == b.modality:
-                continue
-            with clock.part("generate"):
-                pre_a, pre_b = _preprocessed(layout, a.sample, cache), _preprocessed(layout, b.sample, cache)
-                shared = pre_a.obs_names.intersection(pre_b.obs_names)
-                if len(shared) < MIN_PAIRED_CELLS:
-                    continue
-                key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
-                if key in metrics:
-                    log.info(
-                        "generation %s: already decoded by another %s sample; %s skipped",
-                        key,
-                        b.modality,
-                        b.sample,
-                    )
-                    continue
-                path = layout.dir("generation") / f"{key}.h5ad"
-                gen = write_generated(
-                    model,
-                    pre_a,
-                    path,
-                    source=a.sample,
-                    target=b.sample,
-                    batch_size=batch_size,
-                    model_path=str(layout.model_dir()),
-                    input_name=f"sample {a.sample}",
-                    latent=_training_latent(layout, a.sample, pre_a),
-                )
-            with clock.part("fidelity"):
-                # read back only the rows generation_fidelity scores (its default cap: it draws no further subsample)
-                likelihood = model.domains[b.sample].likelihood
-                scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
-                real, _ = select_counts(
-                    pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}"
-                )
-                labels = (
-                    pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
-                    if KEYS.cell_type in pre_b.obs
-                    else None
-                )
-                metrics[key] = {
-                    "source": a.sample,
-                    "target": b.sample,
-                    "n_paired_cells": len(shared),
-                    "in_sample": True,
-                    **generation_fidelity(
-                        read_rows(path, gen.obs_names.get_indexer(scored)),
-                        real,
-                        likelihood=likelihood,
-                        labels=labels,
-                        seed=seed,
-                    ),
-                }
-            log.info(
-                "generation %s: %s", key, {k: v for k, v in metrics[key].items() if isinstance(v, float)}
+    for a, b, key, shared in pairs:
+        pre_a, pre_b = cache[a.sample], cache[b.sample]
+        path = layout.dir("generation") / f"{key}.h5ad"
+        with clock.part("generate"):
+            gen = write_generated(
+                model,
+                pre_a,
+                path,
+                source=a.sample,
+                target=b.sample,
+                batch_size=batch_size,
+                model_path=str(layout.model_dir()),
+                input_name=f"sample {a.sample}",
+                latent=_training_latent(layout, a.sample, pre_a),
             )
+        with clock.part("fidelity"):
+            # read back only the rows generation_fidelity scores (its default cap: it draws no further subsample)
+            likelihood = model.domains[b.sample].likelihood
+            scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
+            real, _ = select_counts(pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}")
+            labels = (
+                pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
+                if KEYS.cell_type in pre_b.obs
+                else None
+            )
+            metrics[key] = {
+                "source": a.sample,
+                "target": b.sample,
+                "n_paired_cells": len(shared),
+                "in_sample": True,
+                **generation_fidelity(
+                    read_rows(path, gen.obs_names.get_indexer(scored)),
+                    real,
+                    likelihood=likelihood,
+                    labels=labels,
+                    seed=seed,
+                ),
+            }
+        log.info("generation %s: %s", key, {k: v for k, v in metrics[key].items() if isinstance(v, float)})
     if not metrics:
         log.info("generation: no two samples of different modalities share cells; nothing to score")
     _merge_metrics(layout, metrics, simulation=False)
