@@ -227,8 +227,8 @@ def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
 def stage_line(name: str, summary: str, seconds: float, parts: dict[str, float]) -> str:
     """The line ``crossomics run`` prints after a stage: its summary and seconds, with the seconds of its parts
     when it records them (``[train] ... (38.6 s: fit 31.0, umap 3.6, ...)``)."""
-    split = "".join(f", {part} {s:.1f}" for part, s in parts.items())
-    return f"[{name}] {summary} ({seconds:.1f} s{': ' + split[2:] if split else ''})"
+    split = ", ".join(f"{part} {s:.1f}" for part, s in parts.items())
+    return f"[{name}] {summary} ({seconds:.1f} s{': ' + split if split else ''})"
 
 
 def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict[str, Any]:
