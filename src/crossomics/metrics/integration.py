@@ -125,16 +125,22 @@ def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neig
     return best
 
 
+def _float64(emb: np.ndarray) -> np.ndarray:
+    """``emb`` as float64 for sklearn's silhouette: float32 input takes its chunked upcasting distance path,
+    1.3-1.7x slower (SNARE-seq, 20,000 cells, 2 threads: 6.7-9.0 against 5.2-5.7 s) for the same value (to 1e-8)."""
+    return np.asarray(emb, dtype=np.float64)
+
+
 def silhouette_celltype(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
     """Cell-type silhouette scaled to [0, 1] as ``(s + 1) / 2`` (subsampled above 20,000 cells)."""
     idx = seeded_subset(len(labels), ASW_MAX_CELLS, seed)
-    return float((silhouette_score(emb[idx], labels[idx]) + 1) / 2)
+    return float((silhouette_score(_float64(emb[idx]), labels[idx]) + 1) / 2)
 
 
 def modality_mixing(emb: np.ndarray, modality: np.ndarray, labels: np.ndarray, *, seed: int = 0) -> float:
     """scIB batch ASW with modality as batch: per cell type, mean of ``1 - |silhouette|``; 1 = well mixed."""
     idx = seeded_subset(len(labels), ASW_MAX_CELLS, seed)
-    emb, modality, labels = emb[idx], modality[idx], labels[idx]
+    emb, modality, labels = _float64(emb[idx]), modality[idx], labels[idx]
     scores = []
     for lab in np.unique(labels):
         m = labels == lab
