@@ -127,7 +127,8 @@ def leiden_ari_nmi(emb: np.ndarray, labels: np.ndarray, *, seed: int = 0, n_neig
 
 def _float64(emb: np.ndarray) -> np.ndarray:
     """``emb`` as float64 for sklearn's silhouette: float32 input takes its chunked upcasting distance path,
-    1.3-1.7x slower (SNARE-seq, 20,000 cells, 2 threads: 6.7-9.0 against 5.2-5.7 s) for the same value (to 1e-8)."""
+    1.3-1.7x slower (SNARE-seq, 20,000 cells, 2 threads: 6.7-9.0 against 5.2-5.7 s) for the same value
+    (to 1e-8)."""
     return np.asarray(emb, dtype=np.float64)
 
 

@@ -174,7 +174,8 @@ def _generation_pairs(
                 continue
             key = f"{a.sample}_to_{b.modality}"  # the name the Nextflow GENERATE process gives it
             if key in keys:
-                log.info("generation %s: already decoded by another %s sample; %s skipped", key, b.modality, b.sample)
+                msg = "generation %s: already decoded by another %s sample; %s skipped"
+                log.info(msg, key, b.modality, b.sample)
                 continue
             keys.add(key)
             pairs.append((a, b, key, shared))
@@ -227,10 +228,11 @@ def run_generation_stage(
                 latent=_training_latent(layout, a.sample, pre_a),
             )
         with clock.part("fidelity"):
-            # read back only the rows generation_fidelity scores (its default cap: it draws no further subsample)
+            # read back only the rows generation_fidelity scores (its default cap: no further subsample)
             likelihood = model.domains[b.sample].likelihood
             scored = shared[fidelity_cells(len(shared), likelihood=likelihood, seed=seed)]
-            real, _ = select_counts(pre_b[scored], model.domains[b.sample].features, source=f"sample {b.sample}")
+            features = model.domains[b.sample].features
+            real, _ = select_counts(pre_b[scored], features, source=f"sample {b.sample}")
             labels = (
                 pre_b.obs.loc[scored, KEYS.cell_type].astype(str).to_numpy()
                 if KEYS.cell_type in pre_b.obs

@@ -43,9 +43,10 @@ class TrainConfig:
     # SNARE-seq unpaired, 20 + 20 against 20 + 40 epochs: training 91 s against 145 s (2 threads), FOSCTTM
     # 0.101 / 0.102, Leiden ARI 0.342 / 0.355, ASW 0.514 / 0.515; held-out ATAC->RNA gene r 0.106 / 0.096,
     # RNA->ATAC AUROC 0.805 / 0.804, marker overlap 0.386 / 0.418, own-promoter perturbation AUROC 0.817 /
-    # 0.809. 10 + 10 lost more (marker overlap 0.285, own-promoter 0.782). 12 + 12 (2026-11-27, back to back
-    # with 20 + 20): training 37 s against 60 s, FOSCTTM 0.0995 / 0.1008, Leiden ARI 0.378 / 0.375, but held-out
-    # marker overlap 0.305 / 0.386 and own-RNA gene r 0.155 / 0.165; integration alone can take --max-epochs 12
+    # 0.809. 10 + 10 lost more (marker overlap 0.285, own-promoter 0.782). 12 + 12 (2026-11-27, back to
+    # back with 20 + 20): training 37 s against 60 s, FOSCTTM 0.0995 / 0.1008, Leiden ARI 0.378 / 0.375, but
+    # held-out marker overlap 0.305 / 0.386 and own-RNA gene r 0.155 / 0.165; integration alone can take
+    # --max-epochs 12
     max_epochs_align: int = 20
     # optimisation steps per stage: past this the epoch budget shrinks, so training time stops growing with
     # cells (SNARE-seq, 10k cells: 19 steps per epoch, 380 + 380 steps, under the cap; 100k cells: 7 + 7 epochs)
