@@ -65,10 +65,12 @@ def demo_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def demo_run(demo_data, tmp_path_factory) -> Path:
-    """``crossomics run`` on the demo (few epochs), once per session; returns the output folder."""
+    """``crossomics run`` on the demo (few epochs), once per session; returns the output folder. The lines it
+    prints after each stage are kept beside it, in ``stage_lines.txt``."""
     from crossomics.runner import RunOptions, run_all
 
     outdir = tmp_path_factory.mktemp("demo_run") / "results"
+    lines: list[str] = []
     run_all(
         RunOptions(
             input=demo_data / "samplesheet.csv",
@@ -80,6 +82,7 @@ def demo_run(demo_data, tmp_path_factory) -> Path:
             gene_sets=[demo_data / "genesets.gmt"],
             n_sim_cells=500,
         ),
-        echo=lambda line: None,
+        echo=lines.append,
     )
+    (outdir.parent / "stage_lines.txt").write_text("\n".join(lines) + "\n")
     return outdir

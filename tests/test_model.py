@@ -50,6 +50,20 @@ def test_run_records_where_train_and_generate_spent_their_time(demo_run):
     assert parts["train"]["fit"] > parts["train"]["simulation_prior"]
 
 
+def test_priors_line_counts_the_mnn_pairs_training_uses(demo_run):
+    """The priors stage names every sample pair's MNN pairs (all train the model) and its flagged anchors."""
+    import pandas as pd
+
+    lines = (demo_run.parent / "stage_lines.txt").read_text().splitlines()
+    line = next(x for x in lines if x.startswith("[priors]"))
+    for path in sorted((demo_run / "priors").glob("anchors_*__*.tsv")):
+        table = pd.read_csv(path, sep="\t")
+        a, b = path.stem.removeprefix("anchors_").split("__")
+        flagged = int(table["anchor"].sum())
+        assert 0 < flagged < len(table)
+        assert f"{a}-{b} {len(table):,} MNN pairs ({flagged:,} anchors, score >= 0.05)" in line, line
+
+
 def test_stage_line_shows_the_parts_of_a_stage():
     parts = {"fit": 31.04, "umap": 3.61}
     assert stage_line("train", "40 epochs", 38.56, parts) == "[train] 40 epochs (38.6 s: fit 31.0, umap 3.6)"

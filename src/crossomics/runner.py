@@ -90,6 +90,7 @@ def stage_qc_preprocess(ctx: Context) -> str:
 def stage_priors(ctx: Context) -> str:
     from ._keys import MODALITY_ATAC, MODALITY_RNA
     from .priors import linkable_pairs, run_anchors, run_gene_activity, run_gene_sets
+    from .priors.steps import mnn_summary
 
     layout, opts = ctx.layout, ctx.options
     pre = {r.sample: ctx.layout.preprocessed(r.sample) for r in ctx.rows}
@@ -109,7 +110,7 @@ def stage_priors(ctx: Context) -> str:
                 n_sets += 1
     modality = {r.sample: r.modality for r in ctx.rows}
     pairs = linkable_pairs(modality, gene_activity=with_ga)
-    n_anchors = 0
+    found = []
     for a, b in pairs:
         table = run_anchors(
             pre[a],
@@ -123,8 +124,9 @@ def stage_priors(ctx: Context) -> str:
             features_b=layout.gene_activity(b) if b in with_ga else None,
             seed=opts.seed,
         )
-        n_anchors += len(table)
-    return f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}, {n_anchors} anchors over {len(pairs)} pairs"
+        found.append(f"{a}-{b} {mnn_summary(table)}")
+    anchors = "; ".join(found) or "no sample pair to anchor"
+    return f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}; {anchors}"
 
 
 def stage_train(ctx: Context) -> str:

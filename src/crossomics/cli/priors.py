@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ..priors.steps import run_anchors, run_gene_activity, run_gene_sets
+from ..priors.steps import MIN_SCORE, mnn_summary, run_anchors, run_gene_activity, run_gene_sets
 from . import cli
 from ._options import outdir_option, seed_option
 
@@ -189,9 +189,9 @@ def gene_sets(
 @click.option(
     "--min-score",
     type=click.FloatRange(0, 1),
-    default=0.05,
+    default=MIN_SCORE,
     show_default=True,
-    help="Least neighbourhood-consistency score of a kept anchor.",
+    help="Least neighbourhood-consistency score of a flagged anchor (the table keeps every MNN pair).",
 )
 @click.option(
     "--case-sensitive", is_flag=True, help="Match feature names exactly (default: ignore letter case)."
@@ -230,4 +230,4 @@ def anchors(
         case_insensitive=not case_sensitive,
         seed=seed,
     )
-    click.echo(f"anchors {sample_a}__{sample_b}: {len(found)} anchors")
+    click.echo(f"anchors {sample_a}__{sample_b}: {mnn_summary(found, min_score)}")

@@ -27,6 +27,8 @@ from .protein_genes import read_feature_mapping
 
 log = logging.getLogger("crossomics")
 
+MIN_SCORE = 0.05  # least neighbourhood-consistency score of a flagged anchor (every MNN pair trains the model)
+
 
 def run_gene_activity(
     path: str | Path,
@@ -105,6 +107,11 @@ def run_gene_sets(
     return write_h5ad(scores, Layout(outdir).gene_sets(sample))
 
 
+def mnn_summary(table: pd.DataFrame, min_score: float = MIN_SCORE) -> str:
+    """``table`` (of :func:`run_anchors`) in words: the MNN pairs training uses, and how many are anchors."""
+    return f"{len(table):,} MNN pairs ({int(table['anchor'].sum()):,} anchors, score >= {min_score:g})"
+
+
 def run_anchors(
     input_a: str | Path,
     input_b: str | Path,
@@ -118,7 +125,7 @@ def run_anchors(
     features_b: str | Path | None = None,
     mapping: str | Path | None = None,
     k: int = 20,
-    min_score: float = 0.05,
+    min_score: float = MIN_SCORE,
     case_insensitive: bool = True,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -129,9 +136,9 @@ def run_anchors(
 
     Returns
     -------
-    The flagged anchors (``cell_a``, ``cell_b``, ``score``, ``anchor``). ``metrics/anchors.json`` gains the key ``<a>__<b>`` with
-    :func:`crossomics.priors.anchors.anchor_metrics` (precision and cell types covered when both samples
-    have ``obs["cell_type"]``).
+    The table written: every pair (``cell_a``, ``cell_b``, ``score``, ``anchor``). ``metrics/anchors.json``
+    gains the key ``<a>__<b>`` with :func:`crossomics.priors.anchors.anchor_metrics` (precision and cell types
+    covered when both samples have ``obs["cell_type"]``).
     """
     if sample_a == sample_b:
         msg = f"--sample-a and --sample-b are both {sample_a!r}: anchors link two different samples."
@@ -180,4 +187,4 @@ def run_anchors(
     collected[f"{sample_a}__{sample_b}"] = metrics
     write_json(collected, metrics_path)
     log.info("anchors %s__%s: %s", sample_a, sample_b, metrics)
-    return anchors
+    return table
