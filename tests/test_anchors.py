@@ -181,7 +181,8 @@ def test_snare_anchors_rna_vs_atac(shared_data, tmp_path, run_cli):
     assert pairs.columns.tolist() == ["cell_a", "cell_b", "score", "anchor"]
     anchors = pairs[pairs["anchor"]]
     assert (anchors["score"] >= 0.05).all() and (pairs.loc[~pairs["anchor"], "score"] < 0.05).all()
-    assert f"{len(pairs):,} MNN pairs ({len(anchors):,} anchors, score >= 0.05)" in result.output
+    line = f"MNN pairs (anchors, score >= 0.05): snare_rna-snare_atac {len(pairs):,} ({len(anchors):,})"
+    assert line in result.output, result.output
     metrics = json.loads((out / "metrics" / "anchors.json").read_text())["snare_rna__snare_atac"]
     print(f"SNARE anchors (10,309 x 10,309): {metrics}")
     assert metrics["n_anchors"] == len(anchors) >= 1000

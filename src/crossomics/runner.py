@@ -110,7 +110,7 @@ def stage_priors(ctx: Context) -> str:
                 n_sets += 1
     modality = {r.sample: r.modality for r in ctx.rows}
     pairs = linkable_pairs(modality, gene_activity=with_ga)
-    found = []
+    found = {}
     for a, b in pairs:
         table = run_anchors(
             pre[a],
@@ -124,9 +124,9 @@ def stage_priors(ctx: Context) -> str:
             features_b=layout.gene_activity(b) if b in with_ga else None,
             seed=opts.seed,
         )
-        found.append(f"{a}-{b} {mnn_summary(table)}")
-    anchors = "; ".join(found) or "no sample pair to anchor"
-    return f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}; {anchors}"
+        found[f"{a}-{b}"] = table
+    activity = f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}"
+    return f"{activity}; {mnn_summary(found)}"
 
 
 def stage_train(ctx: Context) -> str:

@@ -230,4 +230,4 @@ def anchors(
         case_insensitive=not case_sensitive,
         seed=seed,
     )
-    click.echo(f"anchors {sample_a}__{sample_b}: {mnn_summary(found, min_score)}")
+    click.echo(mnn_summary({f"{sample_a}-{sample_b}": found}, min_score))

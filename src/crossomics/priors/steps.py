@@ -107,9 +107,11 @@ def run_gene_sets(
     return write_h5ad(scores, Layout(outdir).gene_sets(sample))
 
 
-def mnn_summary(table: pd.DataFrame, min_score: float = MIN_SCORE) -> str:
-    """``table`` (of :func:`run_anchors`) in words: the MNN pairs training uses, and how many are anchors."""
-    return f"{len(table):,} MNN pairs ({int(table['anchor'].sum()):,} anchors, score >= {min_score:g})"
+def mnn_summary(tables: dict[str, pd.DataFrame], min_score: float = MIN_SCORE) -> str:
+    """Tables of :func:`run_anchors`, by sample pair, in words: the MNN pairs that train the model and, in
+    brackets, how many are anchors: ``MNN pairs (anchors, score >= 0.05): rna-atac 10,676 (4,534)``."""
+    counts = "; ".join(f"{pair} {len(t):,} ({int(t['anchor'].sum()):,})" for pair, t in tables.items())
+    return f"MNN pairs (anchors, score >= {min_score:g}): {counts or 'none'}"
 
 
 def run_anchors(
