@@ -27,6 +27,16 @@ def test_threaded_dot_is_the_serial_product(split_small, fmt, threads):
     assert np.array_equal(threaded_dot(a, q, threads), a @ q)
 
 
+def test_row_blocks_share_the_matrix_arrays():
+    """Blocks are views of the matrix (SciPy's constructor would copy views under half an array's size)."""
+    a = sp.random(1000, 300, density=0.05, format="csr", random_state=3)
+    blocks = truncated_svd._row_blocks(a, 4)
+    assert len(blocks) == 4 and blocks[-1][1] == a.shape[0]
+    for r0, r1, block in blocks:
+        assert np.shares_memory(block.data, a.data) and np.shares_memory(block.indices, a.indices)
+        assert (block != a[r0:r1]).nnz == 0
+
+
 @pytest.mark.parametrize(
     ("shape", "dtype"), [((2500, 600), np.float64), ((500, 1800), np.float64), ((1200, 700), np.float32)]
 )

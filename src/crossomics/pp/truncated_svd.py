@@ -31,9 +31,10 @@ def _row_blocks(a: sp.csr_matrix, n: int) -> list[tuple[int, int, sp.csr_matrix]
     blocks = []
     for r0, r1 in pairwise(bounds):
         s, e = a.indptr[r0], a.indptr[r1]
-        block = sp.csr_matrix(
-            (a.data[s:e], a.indices[s:e], a.indptr[r0 : r1 + 1] - s), shape=(r1 - r0, a.shape[1])
-        )
+        # the views are set on an empty block: the constructor copies any view of less than half an array
+        # (SciPy's prune), which took 1.6 s a product on 100,000 ATAC cells x 50,000 peaks
+        block = sp.csr_matrix((r1 - r0, a.shape[1]), dtype=a.dtype)
+        block.indptr, block.indices, block.data = a.indptr[r0 : r1 + 1] - s, a.indices[s:e], a.data[s:e]
         blocks.append((int(r0), int(r1), block))
     return blocks
 
