@@ -10,7 +10,15 @@ import scipy.sparse as sp
 from conftest import knn_label_accuracy
 
 from crossomics._keys import KEYS
-from crossomics.pp.features import NORM_IDENTITY, NORM_TFIDF, preprocess, project, project_adata
+from crossomics.pp.features import (
+    NORM_IDENTITY,
+    NORM_TFIDF,
+    apply_reduction,
+    normalise,
+    preprocess,
+    project,
+    project_adata,
+)
 from crossomics.pp.qc import QCThresholds, filter_cells
 
 PROJECTION_TOLERANCE = 1e-4
@@ -42,6 +50,18 @@ def test_knn_on_reduction_predicts_cell_type(snare, modality, minimum):
     baseline = adata.obs[KEYS.cell_type].value_counts(normalize=True).max()
     print(f"SNARE {modality}: leave-one-out 15-NN accuracy {accuracy:.3f} (majority baseline {baseline:.3f})")
     assert accuracy >= minimum
+
+
+@pytest.mark.parametrize("modality", ["rna", "atac"])
+def test_reduction_is_the_stored_basis_applied(snare, modality):
+    """preprocess reduces the values its PCA was fitted on as they are; they equal the basis applied anew."""
+    adata = snare[modality]
+    params = adata.uns[KEYS.preprocess]
+    counts = adata.layers[KEYS.counts][:, adata.var[KEYS.highly_variable].to_numpy()]
+    normalised = normalise(counts, params["norm"], target_sum=params["target_sum"], idf=params.get("idf"))
+    np.testing.assert_array_equal(
+        apply_reduction(normalised, params).astype(np.float32), adata.obsm[KEYS.reduced]
+    )
 
 
 def test_rna_contract(snare, shared_data):

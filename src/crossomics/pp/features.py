@@ -26,7 +26,7 @@ from .._keys import KEYS, MODALITY_ADT, MODALITY_ATAC, MODALITY_RNA
 from ..io.layout import Layout
 from ..io.write import write_h5ad
 from ..settings import default_threads
-from .truncated_svd import truncated_svd_components
+from .truncated_svd import threaded_dot, truncated_svd_components
 
 NORM_LOG = "log1p_cp10k"
 NORM_TFIDF = "tfidf"
@@ -125,18 +125,41 @@ def select_features(
     return _top(np.nan_to_num(table["dispersions_norm"].to_numpy(dtype=np.float64), nan=-np.inf), n_top)
 
 
-def apply_reduction(normalised: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
-    """Apply the stored scaling, loadings and component standardisation to normalised values."""
-    z = normalised
-    if "feature_mean" in params:
-        z = z.toarray() if sp.issparse(z) else np.asarray(z)
-        z = np.clip((z - params["feature_mean"]) / params["feature_scale"], -params["clip"], params["clip"])
-    reduced = np.asarray(z @ np.asarray(params["loadings"], dtype=np.float64))
+def _scaled(z: np.ndarray, mean: np.ndarray, scale: np.ndarray, clip: float, *, owned: bool) -> np.ndarray:
+    """``np.clip((z - mean) / scale, -clip, clip)``, in place when ``z`` is ``owned`` and of the result's dtype
+    (the same numbers without two temporaries of its size: 1.6 GB each for 100,000 cells x 2,000 genes)."""
+    dtype = np.result_type(z, mean, scale)
+    if not owned or z.dtype != dtype:
+        z = z.astype(dtype)
+    z -= mean
+    z /= scale
+    return np.clip(z, -clip, clip, out=z)
+
+
+def _components(z: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Scaled (PCA) or normalised (LSI) values times the loadings, then the component standardisation."""
+    loadings = np.asarray(params["loadings"], dtype=np.float64)
+    reduced = threaded_dot(z, loadings, default_threads()) if sp.issparse(z) else np.asarray(z @ loadings)
     reduced = (reduced - params["comp_mean"]) / params["comp_scale"]
     if params.get("row_norm"):
         norms = np.linalg.norm(reduced, axis=1, keepdims=True)
         reduced = reduced / np.where(norms > 0, norms, 1.0) * params["row_norm"]
     return reduced
+
+
+def apply_reduction(normalised: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
+    """Apply the stored scaling, loadings and component standardisation to normalised values."""
+    z = normalised
+    if "feature_mean" in params:
+        fresh = sp.issparse(z)  # toarray makes an array of our own, scaled in place
+        z = _scaled(
+            z.toarray() if fresh else np.asarray(z),
+            params["feature_mean"],
+            params["feature_scale"],
+            params["clip"],
+            owned=fresh,
+        )
+    return _components(z, params)
 
 
 def project(counts: sp.spmatrix | np.ndarray, params: dict[str, Any]) -> np.ndarray:
@@ -183,15 +206,17 @@ def project_adata(
     return project(counts, params), int(names.size - present.size)
 
 
-def _fit_scaled_pca(normalised, n_comps: int, seed: int, clip: float) -> dict[str, Any]:
-    z = normalised.toarray() if sp.issparse(normalised) else np.asarray(normalised)
+def _fit_scaled_pca(normalised, n_comps: int, seed: int, clip: float) -> tuple[dict[str, Any], np.ndarray]:
+    """The PCA's parameters and the scaled values it was fitted on (what :func:`apply_reduction` would make)."""
+    fresh = sp.issparse(normalised)
+    z = normalised.toarray() if fresh else np.asarray(normalised)
     mean = z.mean(axis=0)
     scale = z.std(axis=0)
     scale[scale == 0] = 1.0
-    z = np.clip((z - mean) / scale, -clip, clip)
+    z = _scaled(z, mean, scale, clip, owned=fresh)
     pca = PCA(n_components=n_comps, svd_solver="randomized", random_state=seed).fit(z)
     loadings = pca.components_.T.astype(np.float32)
-    return {
+    params = {
         "method": "pca",
         "feature_mean": mean,
         "feature_scale": scale,
@@ -200,6 +225,7 @@ def _fit_scaled_pca(normalised, n_comps: int, seed: int, clip: float) -> dict[st
         "comp_mean": pca.mean_ @ loadings.astype(np.float64),
         "comp_scale": np.ones(n_comps),
     }
+    return params, z
 
 
 def _fit_lsi(normalised: sp.csr_matrix, depth: np.ndarray, n_comps: int, seed: int) -> dict[str, Any]:
@@ -275,9 +301,9 @@ def preprocess(
     normalised = normalise(used, norm, target_sum=target_sum, idf=idf)
     n_comps = max(1, min(n_comps, used.shape[0] - 1, used.shape[1] - 1))
     if norm == NORM_TFIDF:
-        fitted = _fit_lsi(normalised, np.asarray(used.sum(axis=1)).ravel(), n_comps, seed)
-    else:
-        fitted = _fit_scaled_pca(normalised, n_comps, seed, clip)
+        fitted, scaled = _fit_lsi(normalised, np.asarray(used.sum(axis=1)).ravel(), n_comps, seed), normalised
+    else:  # the scaled values the PCA was fitted on are reduced as they are, not made again
+        fitted, scaled = _fit_scaled_pca(normalised, n_comps, seed, clip)
     params: dict[str, Any] = {
         "modality": modality,
         "norm": norm,
@@ -288,7 +314,8 @@ def preprocess(
         "seed": int(seed),
         **fitted,
     }
-    reduced = apply_reduction(normalised, params).astype(np.float32)
+    reduced = _components(scaled, params).astype(np.float32)
+    del scaled
 
     # with every feature selected the size factors and idf are the same, so the fit's matrix is reused
     full = normalised if selected.all() else normalise(
