@@ -14,6 +14,7 @@ from crossomics.pp.features import (
     NORM_IDENTITY,
     NORM_TFIDF,
     apply_reduction,
+    detection_rate,
     normalise,
     preprocess,
     project,
@@ -62,6 +63,14 @@ def test_reduction_is_the_stored_basis_applied(snare, modality):
     np.testing.assert_array_equal(
         apply_reduction(normalised, params).astype(np.float32), adata.obsm[KEYS.reduced]
     )
+
+
+def test_detection_rate_is_scipys_mean(shared_data):
+    """The peak frequencies that select ATAC features: SciPy's values to the bit, explicit zeros not counted."""
+    counts = sp.csr_matrix(ad.read_h5ad(shared_data / "snare_chen2019_mouse_cortex_atac.h5ad").X)
+    counts.data[::11] = 0
+    np.testing.assert_array_equal(detection_rate(counts), np.asarray((counts != 0).mean(axis=0)).ravel())
+    assert detection_rate(sp.csr_matrix((0, 3))).tolist() == [0.0, 0.0, 0.0]
 
 
 def test_rna_contract(snare, shared_data):

@@ -202,7 +202,7 @@ def filter_cells(
         )
         raise InputError(msg)
     x = sp.csr_matrix(adata.X[keep])
-    detected = np.asarray((x != 0).sum(axis=0)).ravel()
+    detected = np.bincount(x.indices[x.data != 0], minlength=x.shape[1])  # cells per feature
     min_cells = thresholds.min_cells_per_feature
     features = detected >= min_cells if min_cells else np.ones(adata.n_vars, dtype=bool)
     out = adata[keep, features].copy()
