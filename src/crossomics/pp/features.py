@@ -103,8 +103,8 @@ def detection_rate(counts: sp.csr_matrix) -> np.ndarray:
     """Per feature, the fraction of cells in which it is not zero: ``(counts != 0).mean(axis=0)``, float64.
 
     Counted from the non-zeros instead of two float64 copies of the matrix (100,000 cells x 50,000 peaks:
-    13.3 -> 1.6 s).
-    The values are SciPy's to the bit: it sums ``1/n`` once per cell, in order, which is a running sum.
+    13.3 -> 1.6 s). The values are SciPy's to the bit: SciPy adds ``1/n`` once per cell, in order, which is a
+    running sum.
     """
     counts = sp.csr_matrix(counts)
     n_cells, n_vars = counts.shape
