@@ -51,3 +51,23 @@ def test_smoothing_keeps_cell_type_signal_on_snare_rna(shared_data):
     after = knn_label_accuracy(smoothed, adata.obs[KEYS.cell_type])
     print(f"SNARE RNA 15-NN accuracy: PCA {before:.3f}, kNN-smoothed PCA {after:.3f}")
     assert after >= before
+
+
+def test_encoder_smoothing_graph_is_kept_for_the_same_cells(monkeypatch):
+    """The same cells (by content) get their kept graph back, as a copy; other cells are searched."""
+    from crossomics.model import inputs
+
+    searched = []
+    monkeypatch.setattr(
+        inputs, "knn_indices", lambda rep, k: searched.append(rep.shape) or knn_indices(rep, k)
+    )
+    rep = np.random.default_rng(20261127).standard_normal((300, 8)).astype(np.float32)
+    expected = knn_graph(knn_indices(rep, 15))
+    first = inputs.smoothing_graph(rep, 15)
+    first.data[:] = 0.0  # a caller's change stays its own
+    again = inputs.smoothing_graph(rep.copy(), 15)
+    assert searched == [(300, 8)]
+    assert (again != expected).nnz == 0
+    inputs.smoothing_graph(rep[::-1].copy(), 15)
+    inputs.smoothing_graph(rep, 10)
+    assert len(searched) == 3

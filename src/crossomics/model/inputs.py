@@ -6,6 +6,8 @@ re-fitted) followed by its kNN-smoothed copy (scCross's smoothed inputs), comput
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -19,12 +21,28 @@ from ..io.backed import BackedCounts, Counts, row_blocks
 from ..pp.features import project
 from ..pp.smoothing import knn_graph, knn_indices
 
+RECENT_GRAPHS = 4  # smoothing graphs kept in the process, by the content of the cells' reduced representation
+_recent_graphs: OrderedDict[tuple, sp.csr_matrix] = OrderedDict()
+
 
 def smoothing_graph(reduced: np.ndarray, n_neighbors: int) -> sp.csr_matrix | None:
-    """Row-normalised kNN graph of the cells (itself included), or None when smoothing is off."""
+    """Row-normalised kNN graph of the cells (itself included), or None when smoothing is off.
+
+    The search is exact, so the same cells give the same graph: the last :data:`RECENT_GRAPHS` graphs are kept
+    by the content of ``reduced`` (a copy is returned). ``crossomics run``'s perturb stage thus takes a
+    sample's graph from its train stage instead of searching again (100,000 cells: 27 s with 2 threads).
+    """
     if n_neighbors <= 1 or reduced.shape[0] < 2:
         return None
-    return knn_graph(knn_indices(reduced, min(n_neighbors, reduced.shape[0])))
+    rep = np.ascontiguousarray(reduced)
+    key = (n_neighbors, rep.shape, rep.dtype.str, hashlib.blake2b(rep, digest_size=16).hexdigest())
+    graph = _recent_graphs.pop(key, None)
+    if graph is None:
+        graph = knn_graph(knn_indices(rep, min(n_neighbors, rep.shape[0])))
+    _recent_graphs[key] = graph
+    while len(_recent_graphs) > RECENT_GRAPHS:
+        _recent_graphs.popitem(last=False)
+    return graph.copy()
 
 
 def encoder_inputs(reduced: np.ndarray, graph: sp.csr_matrix | None) -> np.ndarray:
