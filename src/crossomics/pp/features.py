@@ -314,10 +314,13 @@ def preprocess(
     idf = _idf(used) if norm == NORM_TFIDF else None
     normalised = normalise(used, norm, target_sum=target_sum, idf=idf)
     n_comps = max(1, min(n_comps, used.shape[0] - 1, used.shape[1] - 1))
+    # fitted_on: the values the reduction was fitted on (the LSI's normalised values, the PCA's scaled ones),
+    # reduced as they are instead of being made again
     if norm == NORM_TFIDF:
-        fitted, scaled = _fit_lsi(normalised, np.asarray(used.sum(axis=1)).ravel(), n_comps, seed), normalised
-    else:  # the scaled values the PCA was fitted on are reduced as they are, not made again
-        fitted, scaled = _fit_scaled_pca(normalised, n_comps, seed, clip)
+        fitted = _fit_lsi(normalised, np.asarray(used.sum(axis=1)).ravel(), n_comps, seed)
+        fitted_on = normalised
+    else:
+        fitted, fitted_on = _fit_scaled_pca(normalised, n_comps, seed, clip)
     params: dict[str, Any] = {
         "modality": modality,
         "norm": norm,
@@ -328,8 +331,8 @@ def preprocess(
         "seed": int(seed),
         **fitted,
     }
-    reduced = _components(scaled, params).astype(np.float32)
-    del scaled
+    reduced = _components(fitted_on, params).astype(np.float32)
+    del fitted_on
 
     # with every feature selected the size factors and idf are the same, so the fit's matrix is reused
     full = normalised if selected.all() else normalise(
