@@ -6,7 +6,8 @@
 # Needs, beside the working tree: .whl/ (Python 3.12 wheels of what the machine lacks: anndata, scanpy,
 # mudata, umap-learn, pynndescent, leidenalg, igraph and their own dependencies, plus pandas 2.3.3, which
 # anndata 0.12 needs (<3); MultiQC is left out, so the report stage is skipped) and .gpudata/ (the SNARE
-# inputs, laid out like ../shared/data).
+# inputs, laid out like ../shared/data). `.venv/bin/python bench/gpu_bundle.py` makes both here and checks
+# that every wheel's requirements are met; the device call then carries [".whl", ".gpudata"].
 # Runs concurrently, both with --device cuda and neither with the report stage:
 #   * bench/snare_integration.py on all 10,309 SNARE-seq cells (6 CPU threads);
 #   * bench/scale.py on 100,000 simulated cells (10 CPU threads), simulated first; its run is killed at the

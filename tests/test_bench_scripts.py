@@ -83,7 +83,11 @@ def test_stage_lines_of_crossomics_run_are_parsed():
     scale = _load("scale")
     parts = {"fit": 31.04, "umap": 3.61}
     for line, stage, sec in (
-        ("\r  50%|#####     | [train] 40 epochs; {'foscttm': 0.031} (38.6 s: fit 31.0, umap 3.6)", "train", 38.6),
+        (
+            "\r  50%|#####     | [train] 40 epochs; {'foscttm': 0.031} (38.6 s: fit 31.0, umap 3.6)",
+            "train",
+            38.6,
+        ),
         (stage_line("train", "40 epochs", 38.56, parts), "train", 38.6),
         (stage_line("qc+preprocess", "cells kept: rna 20/20", 1.94, {}), "qc+preprocess", 1.9),
     ):
@@ -192,6 +196,32 @@ def test_process_seconds_count_imports_for_every_tool(tmp_path):
     assert compare.process_seconds(tmp_path, {"run": "scglue", "total_s": 340.0}) is None  # no process.json
     (tmp_path / "process.json").write_text('{"status": "ok", "wall_s": 344.64}')
     assert compare.process_seconds(tmp_path, {"run": "scglue", "total_s": 340.0}) == 344.6
+
+
+def test_gpu_bundle_names_requirements_the_device_lacks(tmp_path):
+    """gpu_bundle.py stops on a wheel requirement that neither the bundle nor the device image provides; extras and
+    requirements whose markers exclude Python 3.12 on Linux are not needed there."""
+    import zipfile
+
+    bundle = _load("gpu_bundle")
+
+    def wheel(name: str, *requires: str) -> Path:
+        path = tmp_path / f"{name}-1.0-py3-none-any.whl"
+        with zipfile.ZipFile(path, "w") as zf:
+            lines = [f"Name: {name}", "Version: 1.0", *(f"Requires-Dist: {r}" for r in requires)]
+            zf.writestr(f"{name}-1.0.dist-info/METADATA", "\n".join(lines) + "\n")
+        return path
+
+    ok = wheel(
+        "anndata",
+        "numpy>=1.24",
+        "Scverse_Misc>=0.0.3",
+        "pytest; extra == 'test'",
+        "tomli; python_version < '3.11'",
+    )
+    lacking = wheel("scanpy", "pandas", "fancy-plotting>=2")
+    assert bundle.unmet_requirements([ok]) == []
+    assert bundle.unmet_requirements([ok, lacking]) == [f"{lacking.name} needs fancy-plotting>=2"]
 
 
 def test_no_hard_coded_cuda():
