@@ -27,6 +27,9 @@ from .io.write import clean_stale_temps, write_json, write_text
 
 log = logging.getLogger("crossomics")
 
+#: what ``crossomics run --skip`` can leave out, named as the pipeline's ``--skip_<step>`` parameters
+SKIPPABLE = ("anchors", "metrics", "generation", "simulation", "perturbation", "multiqc")
+
 
 @dataclass
 class RunOptions:
@@ -45,6 +48,12 @@ class RunOptions:
     perturb_genes: list[str] = field(default_factory=list)
     backed: bool = False
     threads: int | None = None  # torch CPU threads of training and perturbation (None: settings.default_threads)
+    skip: frozenset[str] = frozenset()  # steps left out (SKIPPABLE)
+
+    def __post_init__(self) -> None:
+        unknown = sorted(set(self.skip) - set(SKIPPABLE))
+        if unknown:
+            raise ValueError(f"cannot skip {unknown}: the steps that can be skipped are {list(SKIPPABLE)}")
 
 
 @dataclass
@@ -109,7 +118,7 @@ def stage_priors(ctx: Context) -> str:
                 run_gene_sets(source, sample=r.sample, gmt=opts.gene_sets, outdir=layout.outdir)
                 n_sets += 1
     modality = {r.sample: r.modality for r in ctx.rows}
-    pairs = linkable_pairs(modality, gene_activity=with_ga)
+    pairs = [] if "anchors" in opts.skip else linkable_pairs(modality, gene_activity=with_ga)
     found = {}
     for a, b in pairs:
         table = run_anchors(
@@ -126,7 +135,7 @@ def stage_priors(ctx: Context) -> str:
         )
         found[f"{a}-{b}"] = table
     activity = f"gene activity for {len(with_ga)} ATAC samples, gene-set scores for {n_sets}"
-    return f"{activity}; {mnn_summary(found)}"
+    return f"{activity}; {'anchors skipped (--skip anchors)' if 'anchors' in opts.skip else mnn_summary(found)}"
 
 
 def stage_train(ctx: Context) -> str:
@@ -139,12 +148,13 @@ def stage_train(ctx: Context) -> str:
         summary = run_train(
             ctx.rows, ctx.layout, device=opts.device, seed=opts.seed, max_epochs=opts.max_epochs,
             resume=opts.resume, paired=opts.paired, backed=opts.backed, threads=opts.threads, progress=progress,
-            clock=clock,
+            clock=clock, evaluate_metrics="metrics" not in opts.skip,
         )
     ctx.part_timings["train"] = clock.rounded()
     metrics = summary.get("metrics", {})
     shown = {k: round(v, 3) for k, v in metrics.items() if isinstance(v, float) and not k.startswith("label_transfer")}
-    return f"{summary['epochs']} epochs on {summary['device']}; {shown}"
+    scores = "metrics skipped (--skip metrics)" if "metrics" in opts.skip else shown
+    return f"{summary['epochs']} epochs on {summary['device']}; {scores}"
 
 
 def _brief(summary: dict[str, Any]) -> str:
@@ -202,6 +212,8 @@ STAGES: list[tuple[str, Callable[[Context], str]]] = [
     ("perturb", stage_perturb),
     ("report", stage_report),
 ]
+#: the stage each whole-stage ``--skip`` step leaves out (anchors and metrics are parts of priors and train)
+SKIPPED_STAGE = {"generation": "generate", "simulation": "simulate", "perturbation": "perturb", "multiqc": "report"}
 
 
 def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
@@ -218,7 +230,8 @@ def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
         except md.PackageNotFoundError:
             continue
     write_text(yaml.safe_dump({"CROSSOMICS_RUN": versions}, sort_keys=False), ctx.layout.versions())
-    params = {k: (str(v) if isinstance(v, Path) else [str(x) for x in v] if isinstance(v, list) else v)
+    params = {k: (str(v) if isinstance(v, Path) else sorted(map(str, v)) if isinstance(v, frozenset)
+                  else [str(x) for x in v] if isinstance(v, list) else v)
               for k, v in vars(ctx.options).items()}
     write_json(
         {"params": params, "stage_seconds": timings, "stage_part_seconds": ctx.part_timings},
@@ -245,7 +258,13 @@ def run_all(options: RunOptions, *, echo: Callable[[str], None] = print) -> dict
     timings = ctx.timings
     bar = tqdm(total=len(STAGES), desc="crossomics run", unit="stage", leave=False)
 
+    skipped = {SKIPPED_STAGE[step]: step for step in options.skip if step in SKIPPED_STAGE}
+
     def run_stage(name: str, fn: Callable[[Context], str]) -> None:
+        if name in skipped:
+            echo(f"[{name}] skipped (--skip {skipped[name]})")
+            bar.update()
+            return
         start = time.perf_counter()
         line = fn(ctx)
         timings[name] = round(time.perf_counter() - start, 2)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from ..runner import SKIPPABLE
 from . import cli
 from ._options import backed_option, device_option, outdir_option, seed_option, threads_option
 
@@ -22,6 +23,14 @@ from ._options import backed_option, device_option, outdir_option, seed_option, 
 @click.option("--resume", is_flag=True, help="Continue training from DIR/model/checkpoint.pt.")
 @click.option("--n-sim-cells", type=click.IntRange(min=0), default=2000, show_default=True, help="Cells to simulate.")
 @click.option("--perturb-genes", default="", help="Comma-separated genes to perturb (default: chosen automatically).")
+@click.option(
+    "--skip",
+    "skip",
+    multiple=True,
+    type=click.Choice(SKIPPABLE),
+    help="Leave out a step (repeatable), as the pipeline's --skip_<step>: anchors (train without MNN anchors), "
+    "metrics (no integration scores), generation, simulation, perturbation or multiqc (no report).",
+)
 @backed_option
 @threads_option
 def run_cmd(
@@ -36,6 +45,7 @@ def run_cmd(
     resume,
     n_sim_cells,
     perturb_genes,
+    skip,
     backed,
     threads,
 ) -> None:
@@ -56,6 +66,7 @@ def run_cmd(
         perturb_genes=[g for g in perturb_genes.split(",") if g],
         backed=backed,
         threads=threads,
+        skip=frozenset(skip),
     )
     timings = run_all(opts, echo=click.echo)
     click.echo(f"crossomics run: done in {sum(timings.values()):.0f} s; outputs in {outdir}")
