@@ -306,6 +306,19 @@ def test_ext_args_reach_the_command(pipeline: Pipeline) -> None:
     assert "--annotation" not in pipeline.rendered["QC_rna"]["command"]
 
 
+@pytest.mark.slow
+def test_train_leaves_the_scoring_to_metrics(pipeline: Pipeline) -> None:
+    """TRAIN (the GPU task) does not score the integration; METRICS does, from the embeddings LATENT wrote."""
+    train = pipeline.run("TRAIN")
+    _assert_ran(train)
+    assert "--skip-metrics" in train.rendered["command"]
+    assert not (train.workdir / "metrics" / "integration.json").exists()
+    metrics = pipeline.run("METRICS")
+    _assert_ran(metrics)
+    scores = json.loads((metrics.workdir / "metrics" / "integration.json").read_text())
+    assert 0.0 <= scores["foscttm__rna__atac"] <= 0.5
+
+
 def test_task_times_are_reported(pipeline: Pipeline, capsys) -> None:
     """Every task that ran has a wall and a CPU time (printed with -s: the CPU total is what CI pays)."""
     assert pipeline.runs

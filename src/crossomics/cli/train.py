@@ -28,6 +28,11 @@ from ._progress import epoch_progress
     is_flag=True,
     help="Use shared barcodes across modalities as anchors (off by default: benchmarks measure unpaired integration).",
 )
+@click.option(
+    "--skip-metrics",
+    is_flag=True,
+    help="Do not score the integration (DIR/metrics/integration.json); `crossomics metrics` scores it later.",
+)
 @backed_option
 @threads_option
 def train_cmd(
@@ -38,6 +43,7 @@ def train_cmd(
     max_epochs: int | None,
     resume: bool,
     paired: bool,
+    skip_metrics: bool,
     backed: bool,
     threads: int | None,
 ) -> None:
@@ -50,7 +56,7 @@ def train_cmd(
     with epoch_progress() as progress:
         summary = run_train(
             rows, Layout(outdir), device=device, seed=seed, max_epochs=max_epochs, resume=resume, paired=paired,
-            backed=backed, threads=threads, progress=progress,
+            backed=backed, threads=threads, progress=progress, evaluate_metrics=not skip_metrics,
         )
     click.echo(f"train: {summary['epochs']} epochs on {summary['device']}, {summary['n_anchor_pairs']} anchor pairs; model in {Path(outdir) / 'model'}")
     if "metrics" in summary:
