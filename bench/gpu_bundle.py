@@ -60,14 +60,14 @@ SNARE = (
 
 def download_wheels(dest: Path) -> list[Path]:
     """One wheel per :data:`BUNDLE` name, at this environment's installed version, for CPython 3.12."""
-    shutil.rmtree(dest, ignore_errors=True)
-    dest.mkdir()
     absent = [name for name in BUNDLE if not _installed(name)]
     if absent:
         sys.exit(
             f"gpu_bundle: {', '.join(absent)} not installed in {sys.executable}; run this with "
             ".venv/bin/python after `make install` (the wheels take its versions)"
         )
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir()
     pins = [f"{name}=={md.version(name)}" for name in BUNDLE]
     platform_args = [arg for p in PLATFORMS for arg in ("--platform", p)]
     cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--only-binary=:all:", "--python-version",
