@@ -198,14 +198,10 @@ def run_size(
             entry["status"] = "simulation " + sim["status"]
             return entry
     entry["data"] = json.loads((data / "scale.json").read_text())
-    # `python -m crossomics.cli run ...`, or with --skip the same CLI after dropping those runner stages
-    skipping = (
-        "import sys; from crossomics import runner, cli; drop = set(sys.argv[1].split(','));"
-        " runner.STAGES[:] = [s for s in runner.STAGES if s[0] not in drop]; cli.main(sys.argv[2:])"
-    )
     cmd = [
         py,
-        *(["-c", skipping, ",".join(skip)] if skip else ["-m", "crossomics.cli"]),
+        "-m",
+        "crossomics.cli",
         "run",
         "--input",
         str(data / "samplesheet.csv"),
@@ -222,6 +218,10 @@ def run_size(
     ]
     if max_epochs:
         cmd += ["--max-epochs", str(max_epochs)]
+    from crossomics.runner import steps_leaving_out
+
+    for step in sorted(steps_leaving_out(skip)):  # stage names (report) -> `crossomics run --skip` steps
+        cmd += ["--skip", step]
     res = run_monitored(
         cmd,
         log=workdir / f"run_{n_cells}.log",
@@ -376,6 +376,12 @@ def main() -> None:
         "--plot-only", action="store_true", help="table and figure from WORKDIR/scale_results.json"
     )
     args = parser.parse_args()
+    from crossomics.runner import steps_leaving_out
+
+    try:
+        steps_leaving_out(args.skip)  # a wrong stage name fails here, not after the data are simulated
+    except ValueError as err:
+        parser.error(f"--skip: {err}")
 
     args.workdir.mkdir(parents=True, exist_ok=True)
     store = args.workdir / "scale_results.json"

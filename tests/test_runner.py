@@ -8,7 +8,7 @@ import json
 import pytest
 from conftest import assert_user_error
 
-from crossomics.runner import SKIPPABLE, RunOptions
+from crossomics.runner import SKIPPABLE, RunOptions, steps_leaving_out
 
 
 def test_skip_leaves_out_steps_and_the_report_covers_the_rest(demo_data, tmp_path, run_cli):
@@ -42,8 +42,23 @@ def test_skip_leaves_out_steps_and_the_report_covers_the_rest(demo_data, tmp_pat
 
 
 def test_skip_names_the_steps_it_knows(tmp_path, run_cli):
-    result = run_cli("run", "--input", tmp_path / "sheet.csv", "--outdir", tmp_path / "out", "--skip", "training")
+    result = run_cli(
+        "run", "--input", tmp_path / "sheet.csv", "--outdir", tmp_path / "out", "--skip", "training"
+    )
     assert_user_error(result, "--skip", "anchors", "multiqc")
     with pytest.raises(ValueError, match="training"):
         RunOptions(input=tmp_path / "sheet.csv", outdir=tmp_path, skip=frozenset({"training"}))
     assert SKIPPABLE == ("anchors", "metrics", "generation", "simulation", "perturbation", "multiqc")
+
+
+def test_stage_names_map_to_the_steps_that_leave_them_out():
+    """The benchmarks name whole stages (`--skip report`); the runner leaves them out as its --skip steps."""
+    assert steps_leaving_out(["report"]) == {"multiqc"}
+    assert steps_leaving_out(("generate", "simulate", "perturb")) == {
+        "generation",
+        "simulation",
+        "perturbation",
+    }
+    assert steps_leaving_out([]) == frozenset()
+    with pytest.raises(ValueError, match=r"\['train'\].*'report'"):
+        steps_leaving_out(["train", "report"])

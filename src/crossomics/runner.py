@@ -216,6 +216,15 @@ STAGES: list[tuple[str, Callable[[Context], str]]] = [
 SKIPPED_STAGE = {"generation": "generate", "simulation": "simulate", "perturbation": "perturb", "multiqc": "report"}
 
 
+def steps_leaving_out(stages: list[str] | tuple[str, ...]) -> frozenset[str]:
+    """The ``--skip`` steps that leave out the whole ``stages``, named as the stages (``report`` -> ``multiqc``)."""
+    step_of = {stage: step for step, stage in SKIPPED_STAGE.items()}
+    unknown = sorted(set(stages) - set(step_of))
+    if unknown:
+        raise ValueError(f"cannot leave out stage(s) {unknown}: the stages that can be left out are {list(step_of)}")
+    return frozenset(step_of[stage] for stage in stages)
+
+
 def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
     """``pipeline_info/software_versions.yml`` and ``pipeline_info/params.json``."""
     import importlib.metadata as md
