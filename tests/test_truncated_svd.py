@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import tracemalloc
+
 import anndata as ad
 import numpy as np
 import pytest
@@ -25,6 +27,20 @@ def test_threaded_dot_is_the_serial_product(split_small, fmt, threads):
     a = sp.random(1500, 700, density=0.03, format=fmt, random_state=0)
     q = np.random.default_rng(1).standard_normal((700, 13))
     assert np.array_equal(threaded_dot(a, q, threads), a @ q)
+
+
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+def test_threaded_dot_casts_the_matrix_once(split_small, fmt):
+    """float32 counts times float64: one cast copy of the values on any thread count (SciPy casts on every
+    call, so each thread of the column split used to hold its own copy of the matrix)."""
+    a = sp.random(20000, 500, density=0.02, format=fmt, dtype=np.float32, random_state=0)
+    q = np.random.default_rng(1).standard_normal((500, 8))
+    tracemalloc.start()
+    out = threaded_dot(a, q, 8)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert np.array_equal(out, a @ q)
+    assert peak < 1.5 * a.nnz * 8 + out.nbytes
 
 
 def test_row_blocks_share_the_matrix_arrays():

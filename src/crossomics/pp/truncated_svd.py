@@ -45,7 +45,13 @@ def threaded_dot(a: sp.spmatrix, q: np.ndarray, threads: int) -> np.ndarray:
     n = min(threads, q.shape[1], max(1, a.nnz // MIN_NNZ_PER_THREAD))
     if n <= 1 or a.format not in ("csr", "csc"):
         return np.asarray(a @ q)
-    out = np.empty((a.shape[0], q.shape[1]), dtype=np.result_type(a.dtype, q.dtype))
+    dtype = np.result_type(a.dtype, q.dtype)
+    # SciPy casts both operands to the product's type on every call: cast once here, or each thread of the
+    # column split holds its own copy of the values (the 100k priors stage, 14 threads: 10.3 GiB peak, 4.8)
+    if a.dtype != dtype:  # the values alone: SciPy's astype would copy the indices as well
+        a = type(a)((a.data.astype(dtype), a.indices, a.indptr), shape=a.shape)
+    q = q.astype(dtype, copy=False)
+    out = np.empty((a.shape[0], q.shape[1]), dtype=dtype)
     with ThreadPoolExecutor(max_workers=n) as pool:
         if a.format == "csr":  # rows apart: each thread owns a band of output rows
 
