@@ -1,4 +1,5 @@
-"""Faults: writes cut short, `crossomics run` killed (SIGKILL) or stopped (SIGTERM) in training, no GPU, GPU OOM."""
+"""Faults: writes cut short, `crossomics run` killed (SIGKILL) or stopped (SIGTERM) in training, no GPU, GPU OOM;
+the trainer's step cap and progress."""
 
 from __future__ import annotations
 
@@ -324,6 +325,49 @@ def test_step_cap_shortens_the_epoch_budget_of_each_stage(one_torch_thread):
         epochs[cap] = [sum(1 for row in history if row["stage"] == stage) for stage in (1, 2)]
     assert trainer.sampler.n_steps() == 7
     assert epochs == {0: [5, 5], 10: [2, 2]}  # ceil(10 / 7) epochs per stage under the cap
+
+
+@pytest.mark.parametrize(("patience", "expected"), [(10, [False, False, True]), (0, [True])])
+def test_progress_marks_each_stage_last_epoch(patience, expected, one_torch_thread):
+    """The last epoch of a stage, by its budget (3) or by early stopping (patience 0), is flagged once."""
+    from dataclasses import replace
+
+    calls = []
+    trainer = _tiny_trainer(batch_size=16)
+    trainer.config = replace(trainer.config, max_epochs_pretrain=3, max_epochs_align=3, patience=patience)
+    trainer.progress = lambda stage, epoch, max_epochs, losses, last: calls.append((stage, epoch, last))
+    trainer.fit()
+    for stage in ("pretrain", "align"):
+        assert [last for s, _, last in calls if s == stage] == expected
+
+
+def test_epoch_bar_closes_at_its_stage_last_epoch(monkeypatch):
+    """A bar stops its clock at the stage's last epoch, not when the caller leaves the context."""
+    from crossomics.cli import _progress
+
+    closed = []
+
+    class Bar:
+        def __init__(self, total, desc, unit, leave):
+            self.n, self.desc = 0, desc
+
+        def update(self, k):
+            self.n += k
+
+        def set_postfix(self, values):
+            pass
+
+        def close(self):
+            closed.append(self.desc)
+
+    monkeypatch.setattr(_progress, "tqdm", Bar)
+    with _progress.epoch_progress() as update:
+        update("pretrain", 1, 2, {"train": 1.0}, False)
+        assert closed == []
+        update("pretrain", 2, 2, {"train": 0.9}, True)
+        assert closed == ["train:pretrain"]
+        update("align", 1, 5, {"train": 0.8}, True)  # early stop after one epoch
+        assert closed == ["train:pretrain", "train:align"]
 
 
 def _oom_above(limit: int, monkeypatch) -> list[int]:

@@ -192,7 +192,7 @@ class CrossModel:
         device: str = "auto",
         checkpoint: Path | None = None,
         resume: bool = False,
-        progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+        progress: Callable[[str, int, int, dict[str, float], bool], None] | None = None,
         threads: int | None = None,
     ) -> CrossModel:
         """Train both stages; ``adatas`` are the preprocessed samples keyed by domain id.

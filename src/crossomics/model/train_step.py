@@ -195,7 +195,7 @@ def run_train(
     threads: int | None = None,
     config: TrainConfig | None = None,
     weights: LossWeights | None = None,
-    progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+    progress: Callable[[str, int, int, dict[str, float], bool], None] | None = None,
     evaluate_metrics: bool = True,
     clock: PartClock | None = None,
 ) -> dict[str, object]:

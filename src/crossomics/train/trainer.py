@@ -75,7 +75,7 @@ class Trainer:
         weights: LossWeights,
         device: torch.device,
         checkpoint_path: Path | None = None,
-        progress: Callable[[str, int, int, dict[str, float]], None] | None = None,
+        progress: Callable[[str, int, int, dict[str, float], bool], None] | None = None,
         targets: dict[str, np.ndarray] | None = None,
     ) -> None:
         self.net = net.to(device)
@@ -318,11 +318,11 @@ class Trainer:
                 self.best_state = copy.deepcopy(self.net.state_dict())
             else:
                 self.bad_epochs += 1
-            if self.progress:
-                self.progress(self.stage, self.epoch, max_epochs, {"train": tr["total"], "val": va["total"]})
             stop = self.bad_epochs >= cfg.patience
             # the stage's last epoch needs no save of its own: _end_stage saves right after it
             last = stop or self.epoch >= max_epochs
+            if self.progress:
+                self.progress(self.stage, self.epoch, max_epochs, {"train": tr["total"], "val": va["total"]}, last)
             if self._stop_requested or (self.epoch % cfg.checkpoint_every == 0 and not last):
                 self.save_checkpoint()
             if self._stop_requested:
