@@ -63,7 +63,11 @@ class TrainConfig:
 
 
 class Trainer:
-    """Runs both stages on ``net`` with per-domain data and anchor pairs; records a per-epoch history."""
+    """Runs both stages on ``net`` with per-domain data and anchor pairs; records a per-epoch history.
+
+    ``progress(stage, epoch, max_epochs, losses, last)``, when given, is called after every epoch; ``last``
+    marks a stage's final epoch, by its budget or by early stopping.
+    """
 
     def __init__(
         self,
