@@ -326,7 +326,8 @@ class Trainer:
             # the stage's last epoch needs no save of its own: _end_stage saves right after it
             last = stop or self.epoch >= max_epochs
             if self.progress:
-                self.progress(self.stage, self.epoch, max_epochs, {"train": tr["total"], "val": va["total"]}, last)
+                losses = {"train": tr["total"], "val": va["total"]}
+                self.progress(self.stage, self.epoch, max_epochs, losses, last)
             if self._stop_requested or (self.epoch % cfg.checkpoint_every == 0 and not last):
                 self.save_checkpoint()
             if self._stop_requested:
