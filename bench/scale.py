@@ -182,7 +182,7 @@ def run_size(
     max_epochs: int | None,
     seed: int,
     device: str = "cpu",
-    skip: tuple[str, ...] = (),
+    skip_steps: frozenset[str] = frozenset(),
 ) -> dict:
     """Simulate ``n_cells`` cells (if not there yet) and time `crossomics run` on them."""
     data, results = workdir / f"data_{n_cells}", workdir / f"results_{n_cells}"
@@ -218,9 +218,7 @@ def run_size(
     ]
     if max_epochs:
         cmd += ["--max-epochs", str(max_epochs)]
-    from crossomics.runner import steps_leaving_out
-
-    for step in sorted(steps_leaving_out(skip)):  # stage names (report) -> `crossomics run --skip` steps
+    for step in sorted(skip_steps):
         cmd += ["--skip", step]
     res = run_monitored(
         cmd,
@@ -378,8 +376,8 @@ def main() -> None:
     args = parser.parse_args()
     from crossomics.runner import steps_leaving_out
 
-    try:
-        steps_leaving_out(args.skip)  # a wrong stage name fails here, not after the data are simulated
+    try:  # stage names (report) -> `crossomics run --skip` steps; a wrong name fails before any simulation
+        skip_steps = steps_leaving_out(args.skip)
     except ValueError as err:
         parser.error(f"--skip: {err}")
 
@@ -398,7 +396,7 @@ def main() -> None:
                 max_epochs=args.max_epochs,
                 seed=args.seed,
                 device=args.device,
-                skip=tuple(args.skip),
+                skip_steps=skip_steps,
             )
             if not args.keep_generated:
                 for path in (args.workdir / f"results_{n}" / "generation").glob("*.h5ad"):
