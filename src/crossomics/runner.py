@@ -239,13 +239,22 @@ def write_pipeline_info(ctx: Context, timings: dict[str, float]) -> None:
         except md.PackageNotFoundError:
             continue
     write_text(yaml.safe_dump({"CROSSOMICS_RUN": versions}, sort_keys=False), ctx.layout.versions())
-    params = {k: (str(v) if isinstance(v, Path) else sorted(map(str, v)) if isinstance(v, frozenset)
-                  else [str(x) for x in v] if isinstance(v, list) else v)
-              for k, v in vars(ctx.options).items()}
+    params = {k: _json_param(v) for k, v in vars(ctx.options).items()}
     write_json(
         {"params": params, "stage_seconds": timings, "stage_part_seconds": ctx.part_timings},
         ctx.layout.params(),
     )
+
+
+def _json_param(value: Any) -> Any:
+    """A :class:`RunOptions` value as JSON: paths as strings, lists in order, sets sorted."""
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, frozenset):
+        return sorted(map(str, value))
+    if isinstance(value, list):
+        return [str(x) for x in value]
+    return value
 
 
 def stage_line(name: str, summary: str, seconds: float, parts: dict[str, float]) -> str:
